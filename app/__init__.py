@@ -1,0 +1,5 @@
+"""The composition root: ``create_app`` wires domain services to infra adapters."""
+
+from app.factory import create_app
+
+__all__ = ["create_app"]

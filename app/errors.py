@@ -1,0 +1,108 @@
+"""Every error leaves in the contract's shape: ``{"error", "request_id", "detail"?}``.
+
+A 500 never carries a stack trace or SQL; a dependency that is down gives 503 with
+``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from advanced_alchemy import exceptions as aa
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.types import Receive, Scope, Send
+from sqlalchemy import exc as sa_exc
+
+from app.request_id import request_id
+from domain.errors import DomainError, OAuthError, ServiceUnavailableError
+
+logger = logging.getLogger("app.errors")
+
+RETRY_AFTER_SECONDS = 5
+
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    for link in _chain(exc):
+        if isinstance(link, _UNAVAILABLE):
+            return True
+        if isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated:
+            return True
+        if type(link).__module__.startswith(("asyncpg", "redis")) and "Connection" in type(link).__name__:
+            return True
+    return False
+
+
+def _body(scope: Scope, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": message, "request_id": request_id(scope), **extra}
+
+
+def _validation_detail(exc: ValidationException) -> list[dict[str, Any]]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    detail = []
+    for item in extra:
+        if isinstance(item, dict):
+            detail.append({"field": item.get("key"), "message": item.get("message"), "source": item.get("source")})
+    return detail
+
+
+def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The one exception handler of the app (registered for ``Exception``)."""
+    scope = request.scope
+    headers: dict[str, str] = {}
+    if isinstance(exc, OAuthError):
+        status, body = exc.status_code, _body(scope, exc.code, error_description=exc.message)
+    elif isinstance(exc, ServiceUnavailableError):
+        status, body = 503, _body(scope, exc.message)
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, DomainError):
+        status, body = exc.status_code, _body(scope, exc.message)
+    elif isinstance(exc, ValidationException):
+        status, body = 400, _body(scope, "invalid request", detail=_validation_detail(exc))
+    elif isinstance(exc, NotAuthorizedException):
+        status, body = 401, _body(scope, exc.detail or "authentication required")
+        has_token = request.headers.get("authorization", "").lower().startswith("bearer ")
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if has_token else "Bearer"
+    elif isinstance(exc, HTTPException) and exc.status_code < 500:
+        status, body = exc.status_code, _body(scope, exc.detail)
+        headers.update(exc.headers or {})
+    elif isinstance(exc, aa.NotFoundError):
+        status, body = 404, _body(scope, "not found")
+    elif isinstance(exc, aa.DuplicateKeyError | aa.IntegrityError):
+        status, body = 409, _body(scope, "conflicts with an existing resource")
+    elif _is_unavailable(exc):
+        logger.warning("dependency unavailable: %s", type(exc).__name__, exc_info=exc)
+        status, body = 503, _body(scope, "a dependency is unavailable, retry shortly")
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    else:
+        logger.error("unhandled error", exc_info=exc)
+        status, body = 500, _body(scope, "internal server error")
+    return Response(body, status_code=status, headers=headers)
+
+
+async def send_error_response(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Answer with the error response for ``exc`` from outside a route handler (a middleware)."""
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    response = error_response(request, exc)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)

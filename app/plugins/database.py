@@ -1,0 +1,80 @@
+"""The database: advanced-alchemy's plugin for the engine, plus schema checks and the session key."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import click
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyInitPlugin
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.plugins import CLIPlugin, InitPluginProtocol
+from litestar.types import Scope
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.di import provide
+from domain.errors import ServiceUnavailableError
+from infra.db.config import configure_sqlite
+from infra.db.schema import SchemaManager
+
+logger = logging.getLogger("app.database")
+
+SCHEMA_READY_STATE_KEY = "schema_ready"
+
+
+class DatabasePlugin(InitPluginProtocol, CLIPlugin):
+    """Wraps advanced-alchemy's init plugin (engine lifespan, ``litestar database`` CLI) and adds:
+
+    - a schema check at start-up: behind the migrations' head, the app refuses to
+      serve (readiness false, 503 on every request that needs the database) unless
+      ``auto_migrate`` is on, in which case it upgrades first;
+    - the ``db_session`` provider, which refuses while the schema is behind.
+    """
+
+    def __init__(self, config: SQLAlchemyAsyncConfig, *, auto_migrate: bool) -> None:
+        self.config = config
+        self.sqlalchemy = SQLAlchemyInitPlugin(config=config)
+        self.auto_migrate = auto_migrate
+        self.schema = SchemaManager(config)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config = self.sqlalchemy.on_app_init(app_config)
+        app_config.lifespan.append(self._lifespan)
+        app_config.dependencies["db_session"] = provide(self._provide_session)
+        return app_config
+
+    def engine(self, app: Litestar) -> AsyncEngine:
+        engine: AsyncEngine = app.state[self.config.engine_app_state_key]
+        return engine
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        engine = self.engine(app)
+        configure_sqlite(engine)
+        app.state[SCHEMA_READY_STATE_KEY] = await self._check_schema(engine)
+        yield
+
+    async def _check_schema(self, engine: AsyncEngine) -> bool:
+        try:
+            state = await self.schema.state(engine)
+            if not state.is_current and self.auto_migrate:
+                logger.info("%s; upgrading (auto-migrate is on)", state.describe())
+                state = await self.schema.upgrade(engine)
+        except Exception as exc:
+            logger.error("database schema could not be checked: %s", exc)
+            return False
+        if not state.is_current:
+            logger.error("%s; refusing to serve until `task migrate` has run", state.describe())
+            return False
+        return True
+
+    def _provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        if not state.get(SCHEMA_READY_STATE_KEY, False):
+            raise ServiceUnavailableError("the database schema is not at the expected version", retry_after=30)
+        return self.config.provide_session(state, scope)
+
+    def on_cli_init(self, cli: click.Group) -> None:
+        self.sqlalchemy.on_cli_init(cli)

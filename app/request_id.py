@@ -1,0 +1,34 @@
+"""``X-Request-ID``: the caller's when it is a sane token of at most 128 characters, else a new one."""
+
+from __future__ import annotations
+
+import re
+from uuid import uuid4
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import Message, Scope
+
+_SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_HEADER = b"x-request-id"
+
+
+def request_id(scope: Scope) -> str:
+    """The id of this request, decided once and kept in the scope's state."""
+    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    rid: str | None = state.get("request_id")
+    if rid is None:
+        rid = uuid4().hex
+        for name, value in scope.get("headers", ()):
+            if name == _HEADER:
+                candidate = value.decode("latin-1")
+                if _SANE.match(candidate):
+                    rid = candidate
+                break
+        state["request_id"] = rid
+    return rid
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: every response, error responses included, carries the id."""
+    if message["type"] == "http.response.start":
+        MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id(scope)

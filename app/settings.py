@@ -1,0 +1,138 @@
+"""Typed settings read from the environment (and an optional ``.env`` file).
+
+Every field maps to one environment variable: the field name upper-cased
+(``db_pool_size`` <- ``DB_POOL_SIZE``). A value that does not validate raises
+:class:`SettingsError` whose message names the variable, so start-up can stop
+with one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from dotenv import dotenv_values
+
+Environment = Literal["development", "production"]
+
+_SQLITE_DEFAULT = "sqlite+aiosqlite:///./var/video_opusclip.db"
+_SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_SUPPORTED_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """The service's configuration. Defaults give the embedded SQLite + in-memory setup."""
+
+    app_env: Environment = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    database_url: str = _SQLITE_DEFAULT
+    db_pool_size: PositiveInt = 10
+    db_max_overflow: NonNegativeInt = 10
+    db_pool_timeout: PositiveFloat = 30.0
+    db_pool_recycle: PositiveInt = 1800
+    db_pool_pre_ping: bool = True
+    db_echo: bool = False
+    # None means "on for the embedded SQLite default, off for a real server".
+    db_auto_migrate: bool | None = None
+
+    redis_url: str | None = None
+    cache_namespace: str = "video-opusclip"
+
+    jwt_secret: str | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_access_token_ttl: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
+    jwt_issuer: str = "video-opusclip"
+
+    password_hash_time_cost: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
+    password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=1024, le=1_048_576)] = 65_536
+
+    http_client_timeout: PositiveFloat = 10.0
+    http_client_max_connections: PositiveInt = 100
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def auto_migrate(self) -> bool:
+        return self.uses_sqlite if self.db_auto_migrate is None else self.db_auto_migrate
+
+    def __post_init__(self) -> None:
+        scheme = self.database_url.split("://", 1)[0]
+        if scheme not in _SUPPORTED_DATABASE_SCHEMES:
+            raise SettingsError(
+                f"DATABASE_URL: scheme {scheme!r} is not supported; "
+                f"use one of {', '.join(s + '://' for s in _SUPPORTED_DATABASE_SCHEMES)}"
+            )
+        if self.redis_url is not None:
+            redis_scheme = self.redis_url.split("://", 1)[0]
+            if redis_scheme not in _SUPPORTED_REDIS_SCHEMES:
+                raise SettingsError(
+                    f"REDIS_URL: scheme {redis_scheme!r} is not supported; use redis://, rediss:// or unix://"
+                )
+        if self.is_production and not self.jwt_secret:
+            raise SettingsError("JWT_SECRET: must be set when APP_ENV=production")
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise SettingsError("JWT_SECRET: must be at least 32 characters")
+
+
+_FIELDS = {name: name.upper() for name in Settings.__struct_fields__}
+_FALSY_EMPTY = {"", "none", "null"}
+
+
+def _raw_values(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str | None]:
+    file_values: dict[str, str | None] = {}
+    if env_file is not None and env_file.is_file():
+        file_values = dict(dotenv_values(env_file))
+    raw: dict[str, str | None] = {}
+    for field, variable in _FIELDS.items():
+        value = environ.get(variable, file_values.get(variable))
+        if value is None:
+            continue
+        raw[field] = None if value.strip().lower() in _FALSY_EMPTY and field.endswith("_url") else value
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Build :class:`Settings` from environment variables, falling back to ``.env``.
+
+    Raises:
+        SettingsError: naming the offending variable.
+    """
+    raw = _raw_values(os.environ if environ is None else environ, env_file)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    message = str(exc)
+    # msgspec reports "Expected `int`, got `str` - at `$.db_pool_size`"
+    if " - at `$." in message:
+        text, _, path = message.rpartition(" - at `$.")
+        field = path.rstrip("`").split(".", 1)[0].split("[", 1)[0]
+        return f"{_FIELDS.get(field, field.upper())}: {text}"
+    return message
+
+
+def generated_secret() -> str:
+    """A random signing secret for the embedded default (tokens die with the process)."""
+    return secrets.token_urlsafe(48)

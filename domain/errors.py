@@ -1,0 +1,51 @@
+"""Errors the domain raises; the app maps each to a status code in the contract's error shape."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(DomainError):
+    status_code = 404
+
+
+class ConflictError(DomainError):
+    status_code = 409
+
+
+class PermissionDeniedError(DomainError):
+    status_code = 403
+
+
+class InvalidInputError(DomainError):
+    status_code = 422
+
+
+class OAuthError(DomainError):
+    """An RFC 6749 section 5.2 error: ``code`` goes out as the ``error`` member."""
+
+    status_code = 400
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+
+
+class ServiceUnavailableError(DomainError):
+    """A dependency the request needs is not available right now; clients should retry."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

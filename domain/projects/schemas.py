@@ -1,0 +1,32 @@
+"""Bodies of the ``/projects`` endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
+Description = Annotated[str, msgspec.Meta(max_length=10_000)]
+
+
+class ProjectCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    description: Description | None = None
+
+
+class ProjectUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Partial update: only the fields present in the body change."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class ProjectOut(msgspec.Struct, kw_only=True):
+    id: UUID
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""Tags: per-owner labels on tasks, unique case-insensitively, created on first use."""

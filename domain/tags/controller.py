@@ -1,0 +1,39 @@
+"""``/tags``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, post
+from litestar.params import Parameter
+
+from domain.base import Page
+from domain.guards import require_scope
+from domain.pagination import Limit, Offset
+from domain.tags.schemas import TagCreate, TagOut
+from domain.tags.service import TagService
+
+
+class TagController(Controller):
+    path = "/tags"
+    tags = ["tags"]
+
+    @get("/", guards=[require_scope("projects:read")], summary="List the caller's tags")
+    async def list_tags(
+        self,
+        tag_service: TagService,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        q: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> Page[TagOut]:
+        return await tag_service.list(limit=limit, offset=offset, q=q)
+
+    @post("/", guards=[require_scope("projects:write")], summary="Create a tag")
+    async def create_tag(self, data: TagCreate, tag_service: TagService) -> Response[TagOut]:
+        tag = await tag_service.create(data)
+        return Response(tag, status_code=201, headers={"Location": f"/tags/{tag.id}"})
+
+    @delete("/{tag_id:uuid}", guards=[require_scope("projects:write")], summary="Delete a tag")
+    async def delete_tag(self, tag_id: UUID, tag_service: TagService) -> None:
+        await tag_service.delete(tag_id)

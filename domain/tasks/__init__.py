@@ -1,0 +1,1 @@
+"""Tasks inside a project, with status, priority, due date and tags."""

@@ -1,0 +1,37 @@
+"""``/auth``: the OAuth2 password grant and the caller's identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from domain.principal import Principal
+from domain.users.schemas import TokenRequest, TokenResponse, UserOut
+from domain.users.service import AuthService
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post(
+        "/token",
+        status_code=200,
+        exclude_from_auth=True,
+        summary="Issue an access token (OAuth2 password grant)",
+        response_headers=[ResponseHeader(name="Cache-Control", value="no-store")],
+    )
+    async def issue_token(
+        self,
+        data: Annotated[TokenRequest, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        auth_service: AuthService,
+    ) -> TokenResponse:
+        return await auth_service.issue_token(data)
+
+    @get("/me", summary="The caller")
+    async def me(self, current_user: Principal) -> UserOut:
+        return AuthService.describe(current_user)

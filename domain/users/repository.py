@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import func, select
+
+from domain.users.models import User
+
+
+class UserRepository(SQLAlchemyAsyncRepository[User]):
+    model_type = User
+
+    async def get_by_email(self, email: str) -> User | None:
+        statement = select(User).where(func.lower(User.email) == email.strip().lower())
+        return await self.get_one_or_none(statement=statement)

@@ -1,0 +1,1 @@
+"""Technology adapters: database, cache, security, HTTP client."""

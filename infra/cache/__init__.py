@@ -1,0 +1,1 @@
+"""Cache adapter: the Redis connection pool behind Litestar's stores."""

@@ -1,0 +1,1 @@
+"""Database adapter: advanced-alchemy configuration, migrations, transactions."""

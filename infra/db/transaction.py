@@ -1,0 +1,73 @@
+"""One session per request: commit on success, roll back otherwise, always close.
+
+The session is opened lazily by the ``db_session`` dependency and kept in the ASGI
+scope. This middleware finishes it:
+
+- when the response starts with a 2xx status it commits *before* the status line
+  goes out; if the commit fails, the client gets the error response for that failure
+  (never a 2xx for a write that was lost) and the original response is dropped;
+- any other status rolls back;
+- ``finally`` closes the session, also when the handler raised past every exception
+  handler or the client went away mid-request (closing rolls back).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+from litestar.middleware import ASGIMiddleware
+
+from infra.db.config import SESSION_SCOPE_KEY
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+logger = logging.getLogger(__name__)
+
+ErrorResponder = Callable[["Scope", "Receive", "Send", Exception], Awaitable[None]]
+
+
+def _take_session(scope: Scope) -> AsyncSession | None:
+    session: AsyncSession | None = get_aa_scope_state(scope, SESSION_SCOPE_KEY)
+    if session is not None:
+        delete_aa_scope_state(scope, SESSION_SCOPE_KEY)
+    return session
+
+
+class TransactionMiddleware(ASGIMiddleware):
+    scopes = ("http",)  # type: ignore[assignment]
+
+    def __init__(self, respond_with_error: ErrorResponder) -> None:
+        self._respond_with_error = respond_with_error
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        replaced = False
+
+        async def send_finishing_transaction(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and (session := _take_session(scope)) is not None:
+                try:
+                    if 200 <= message["status"] < 300:
+                        await session.commit()
+                    else:
+                        await session.rollback()
+                except Exception as exc:
+                    logger.warning("transaction could not be finished", exc_info=exc)
+                    replaced = True
+                    await session.close()
+                    await self._respond_with_error(scope, receive, send, exc)
+                    return
+                await session.close()
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_finishing_transaction)
+        finally:
+            if (session := _take_session(scope)) is not None:
+                await session.close()

@@ -1,0 +1,1 @@
+"""Outbound HTTP: one pooled httpx client for the whole process."""
