@@ -15,7 +15,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.principal import Principal
@@ -56,24 +56,24 @@ def provide_token_issuer(state: State) -> JwtAccessTokenIssuer:
 
 
 def provide_auth_service(
-    db_session: AsyncSession, password_hasher: Argon2PasswordHasher, token_issuer: JwtAccessTokenIssuer
+    db_session: NamedDependency[AsyncSession], password_hasher: NamedDependency[Argon2PasswordHasher], token_issuer: NamedDependency[JwtAccessTokenIssuer]
 ) -> AuthService:
     return AuthService(UserRepository(session=db_session), password_hasher, token_issuer)
 
 
-def provide_project_service(db_session: AsyncSession, current_user: Principal) -> ProjectService:
+def provide_project_service(db_session: NamedDependency[AsyncSession], current_user: NamedDependency[Principal]) -> ProjectService:
     return ProjectService(ProjectRepository(session=db_session), current_user)
 
 
-def provide_tag_service(db_session: AsyncSession, current_user: Principal) -> TagService:
+def provide_tag_service(db_session: NamedDependency[AsyncSession], current_user: NamedDependency[Principal]) -> TagService:
     return TagService(TagRepository(session=db_session), current_user)
 
 
 def provide_task_service(
-    db_session: AsyncSession,
-    current_user: Principal,
-    project_service: ProjectService,
-    tag_service: TagService,
+    db_session: NamedDependency[AsyncSession],
+    current_user: NamedDependency[Principal],
+    project_service: NamedDependency[ProjectService],
+    tag_service: NamedDependency[TagService],
 ) -> TaskService:
     return TaskService(TaskRepository(session=db_session), project_service, tag_service, current_user)
 

@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         ],
         on_app_init=[auth.on_app_init],
         on_startup=[_mark_started],
-        middleware=[TransactionMiddleware(send_error_response)],
+        middleware=[TransactionMiddleware(sqlalchemy_config.session_scope_key, send_error_response)],
         before_send=[add_request_id_header],
         exception_handlers={Exception: error_response},
         state=__import__("litestar").datastructures.State(state),

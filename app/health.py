@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.di import NamedDependency
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 from sqlalchemy import text
@@ -46,7 +47,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready", summary="Readiness: every required dependency answers")
-    async def ready(self, state: State, db_engine: AsyncEngine) -> Response[dict[str, Any]]:
+    async def ready(self, state: State, db_engine: NamedDependency[AsyncEngine]) -> Response[dict[str, Any]]:
         checks = {
             "schema": bool(state.get(SCHEMA_READY_STATE_KEY, False)),
             "database": await _database_ok(db_engine),

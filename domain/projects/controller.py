@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+from litestar.di import NamedDependency
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
@@ -20,14 +21,14 @@ class ProjectController(Controller):
     tags = ["projects"]
 
     @post("/", guards=[require_scope("projects:write")], summary="Create a project")
-    async def create_project(self, data: ProjectCreate, project_service: ProjectService) -> Response[ProjectOut]:
+    async def create_project(self, data: ProjectCreate, project_service: NamedDependency[ProjectService]) -> Response[ProjectOut]:
         project = await project_service.create(data)
         return Response(project, status_code=201, headers={"Location": f"/projects/{project.id}"})
 
     @get("/", guards=[require_scope("projects:read")], summary="List the caller's projects")
     async def list_projects(
         self,
-        project_service: ProjectService,
+        project_service: NamedDependency[ProjectService],
         limit: Limit = 20,
         offset: Offset = 0,
         q: Annotated[str | None, Parameter(max_length=200, description="substring of the name")] = None,
@@ -35,12 +36,12 @@ class ProjectController(Controller):
         return await project_service.list(limit=limit, offset=offset, q=q)
 
     @get("/{project_id:uuid}", guards=[require_scope("projects:read")], summary="Get a project")
-    async def get_project(self, project_id: UUID, project_service: ProjectService) -> ProjectOut:
+    async def get_project(self, project_id: UUID, project_service: NamedDependency[ProjectService]) -> ProjectOut:
         return await project_service.get(project_id)
 
     @patch("/{project_id:uuid}", guards=[require_scope("projects:write")], summary="Update a project")
     async def update_project(
-        self, project_id: UUID, data: ProjectUpdate, project_service: ProjectService
+        self, project_id: UUID, data: ProjectUpdate, project_service: NamedDependency[ProjectService]
     ) -> ProjectOut:
         return await project_service.update(project_id, data)
 
@@ -49,5 +50,5 @@ class ProjectController(Controller):
         guards=[require_scope("projects:write")],
         summary="Delete a project and its tasks",
     )
-    async def delete_project(self, project_id: UUID, project_service: ProjectService) -> None:
+    async def delete_project(self, project_id: UUID, project_service: NamedDependency[ProjectService]) -> None:
         await project_service.delete(project_id)

@@ -56,7 +56,7 @@ class ProjectService:
         conditions = self._visible()
         if q:
             conditions.append(contains(Project.name, q))
-        projects, total = await self._projects.list_and_count(
+        projects, total = await self._projects.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("created_at", "desc"), *conditions
         )
         return Page(items=[to_project_out(p) for p in projects], total=total, limit=limit, offset=offset)

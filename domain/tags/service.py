@@ -35,7 +35,7 @@ class TagService:
         conditions = self._visible()
         if q:
             conditions.append(contains(Tag.name, q))
-        tags, total = await self._tags.list_and_count(
+        tags, total = await self._tags.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("name", "asc"), *conditions
         )
         return Page(items=[to_tag_out(t) for t in tags], total=total, limit=limit, offset=offset)

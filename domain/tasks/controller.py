@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+from litestar.di import NamedDependency
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import Parameter
 
@@ -20,7 +21,7 @@ class TaskController(Controller):
     tags = ["tasks"]
 
     @post("/projects/{project_id:uuid}/tasks", guards=[require_scope("projects:write")], summary="Create a task")
-    async def create_task(self, project_id: UUID, data: TaskCreate, task_service: TaskService) -> Response[TaskOut]:
+    async def create_task(self, project_id: UUID, data: TaskCreate, task_service: NamedDependency[TaskService]) -> Response[TaskOut]:
         task = await task_service.create(project_id, data)
         return Response(task, status_code=201, headers={"Location": f"/tasks/{task.id}"})
 
@@ -32,7 +33,7 @@ class TaskController(Controller):
     async def list_tasks(
         self,
         project_id: UUID,
-        task_service: TaskService,
+        task_service: NamedDependency[TaskService],
         limit: Limit = 20,
         offset: Offset = 0,
         status: TaskStatus | None = None,
@@ -41,13 +42,13 @@ class TaskController(Controller):
         return await task_service.list(project_id, limit=limit, offset=offset, status=status, tag=tag)
 
     @get("/tasks/{task_id:uuid}", guards=[require_scope("projects:read")], summary="Get a task")
-    async def get_task(self, task_id: UUID, task_service: TaskService) -> TaskOut:
+    async def get_task(self, task_id: UUID, task_service: NamedDependency[TaskService]) -> TaskOut:
         return await task_service.get(task_id)
 
     @patch("/tasks/{task_id:uuid}", guards=[require_scope("projects:write")], summary="Update a task")
-    async def update_task(self, task_id: UUID, data: TaskUpdate, task_service: TaskService) -> TaskOut:
+    async def update_task(self, task_id: UUID, data: TaskUpdate, task_service: NamedDependency[TaskService]) -> TaskOut:
         return await task_service.update(task_id, data)
 
     @delete("/tasks/{task_id:uuid}", guards=[require_scope("projects:write")], summary="Delete a task")
-    async def delete_task(self, task_id: UUID, task_service: TaskService) -> None:
+    async def delete_task(self, task_id: UUID, task_service: NamedDependency[TaskService]) -> None:
         await task_service.delete(task_id)

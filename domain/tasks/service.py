@@ -81,7 +81,7 @@ class TaskService:
             conditions.append(Task.status == status)
         if tag:
             conditions.append(Task.tags.any(func.lower(Tag.name) == tag.strip().lower()))
-        tasks, total = await self._tasks.list_and_count(
+        tasks, total = await self._tasks.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("created_at", "desc"), *conditions
         )
         return Page(items=[to_task_out(t) for t in tasks], total=total, limit=limit, offset=offset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from litestar.di import NamedDependency
 from litestar import Controller, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.enums import RequestEncodingType
@@ -28,10 +29,10 @@ class AuthController(Controller):
     async def issue_token(
         self,
         data: Annotated[TokenRequest, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        auth_service: AuthService,
+        auth_service: NamedDependency[AuthService],
     ) -> TokenResponse:
         return await auth_service.issue_token(data)
 
     @get("/me", summary="The caller")
-    async def me(self, current_user: Principal) -> UserOut:
+    async def me(self, current_user: NamedDependency[Principal]) -> UserOut:
         return AuthService.describe(current_user)

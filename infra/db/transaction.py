@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING
 from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
 from litestar.middleware import ASGIMiddleware
 
-from infra.db.config import SESSION_SCOPE_KEY
-
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,17 +29,20 @@ logger = logging.getLogger(__name__)
 ErrorResponder = Callable[["Scope", "Receive", "Send", Exception], Awaitable[None]]
 
 
-def _take_session(scope: Scope) -> AsyncSession | None:
-    session: AsyncSession | None = get_aa_scope_state(scope, SESSION_SCOPE_KEY)
+def _take_session(scope: Scope, key: str) -> AsyncSession | None:
+    session: AsyncSession | None = get_aa_scope_state(scope, key)
     if session is not None:
-        delete_aa_scope_state(scope, SESSION_SCOPE_KEY)
+        delete_aa_scope_state(scope, key)
     return session
 
 
 class TransactionMiddleware(ASGIMiddleware):
     scopes = ("http",)  # type: ignore[assignment]
 
-    def __init__(self, respond_with_error: ErrorResponder) -> None:
+    def __init__(self, session_scope_key: str, respond_with_error: ErrorResponder) -> None:
+        """``session_scope_key``: where the session provider keeps the session (the config's, which
+        advanced-alchemy makes unique per config instance)."""
+        self._key = session_scope_key
         self._respond_with_error = respond_with_error
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
@@ -51,7 +52,7 @@ class TransactionMiddleware(ASGIMiddleware):
             nonlocal replaced
             if replaced:
                 return
-            if message["type"] == "http.response.start" and (session := _take_session(scope)) is not None:
+            if message["type"] == "http.response.start" and (session := _take_session(scope, self._key)) is not None:
                 try:
                     if 200 <= message["status"] < 300:
                         await session.commit()
@@ -69,5 +70,5 @@ class TransactionMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_finishing_transaction)
         finally:
-            if (session := _take_session(scope)) is not None:
+            if (session := _take_session(scope, self._key)) is not None:
                 await session.close()

@@ -1,0 +1,155 @@
+"""Shared fixtures: each behavioural test runs once on SQLite + memory and once on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+import httpx
+
+from app import create_app
+from app.di import PASSWORD_HASHER_STATE_KEY
+from app.plugins.database import DatabasePlugin
+from app.settings import Settings
+from domain.users.repository import UserRepository
+from domain.users.schemas import NewUser
+from domain.users.service import UserService
+from tests.backends import Backend, backend
+from tests.factories import NewUserFactory
+
+TEST_JWT_SECRET = "test-secret-that-is-long-enough-0123456789"
+ALL_SCOPES = frozenset({"projects:read", "projects:write", "video:process"})
+
+
+def make_settings(env: Backend, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": env.database_url,
+        "redis_url": env.redis_url,
+        "jwt_secret": TEST_JWT_SECRET,
+        "db_auto_migrate": True,
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 8192,
+        "cache_namespace": f"vo-test-{env.name}",
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def backend_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+    async with backend(request.param, tmp_path_factory.mktemp(request.param)) as env:
+        yield env
+
+
+@dataclass
+class Actor:
+    id: str
+    email: str
+    password: str
+    token: str
+    scopes: frozenset[str]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Api:
+    """The app under test, its client, and a way to make users with tokens."""
+
+    app: Litestar
+    client: httpx.AsyncClient
+    backend: Backend
+    _made: list[Actor] = field(default_factory=list)
+
+    async def create_user(self, new_user: NewUser) -> str:
+        database = self.app.plugins.get(DatabasePlugin)
+        async with database.config.get_session() as session:
+            service = UserService(UserRepository(session=session), self.app.state[PASSWORD_HASHER_STATE_KEY])
+            user = await service.create(new_user)
+            await session.commit()
+        return str(user.id)
+
+    async def actor(self, scopes: Iterable[str] = ("projects:read", "projects:write")) -> Actor:
+        new_user = NewUserFactory.build(scopes=frozenset(scopes))
+        user_id = await self.create_user(new_user)
+        response = await self.client.post(
+            "/auth/token", data={"username": new_user.email, "password": new_user.password}
+        )
+        assert response.status_code == 200, response.text
+        return Actor(user_id, new_user.email, new_user.password, response.json()["access_token"], new_user.scopes)
+
+
+@asynccontextmanager
+async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in this event loop (asyncpg pools are bound to one loop).
+
+    The lifespan runs in a task of its own, so that it is entered and exited in the same
+    task even when a session fixture's setup and teardown run in different ones.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({lifespan, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if lifespan.done():
+        waiter.cancel()
+        lifespan.result()  # start-up failed: raise its error here
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            yield client
+    finally:
+        stop.set()
+        await lifespan
+
+
+@pytest.fixture(scope="session")
+async def api(backend_env: Backend) -> AsyncIterator[Api]:
+    app = create_app(make_settings(backend_env))
+    async with serve(app) as client:
+        yield Api(app, client, backend_env)
+
+
+@pytest.fixture
+async def alice(api: Api) -> Actor:
+    return await api.actor()
+
+
+@pytest.fixture
+async def bob(api: Api) -> Actor:
+    return await api.actor()
+
+
+AppBuilder = Callable[..., Any]
+
+
+@pytest.fixture
+def build_app(backend_env: Backend) -> Callable[..., Litestar]:
+    """A separate app on the same database, e.g. with ``overrides``."""
+
+    def _build(overrides: dict[str, Any] | None = None, **settings: Any) -> Litestar:
+        return create_app(make_settings(backend_env, **settings), overrides=overrides)
+
+    return _build
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "backend_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.backend)
+
+
+__all__ = ["ALL_SCOPES", "Actor", "Api", "Path", "make_settings"]
