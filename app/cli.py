@@ -21,14 +21,14 @@ from domain.users.service import UserService, parse_scopes
 
 async def _create_user(app: Litestar, new_user: NewUser) -> dict[str, object]:
     database = app.plugins.get(DatabasePlugin)
-    engine = database.config.get_engine()
+    engine = database.db_config.get_engine()
     try:
         state = await database.schema.state(engine)
         if not state.is_current:
             if not database.auto_migrate:
                 raise click.ClickException(f"{state.describe()}; run `task migrate` first")
             await database.schema.upgrade(engine)
-        async with database.config.get_session() as session:
+        async with database.db_config.get_session() as session:
             service = UserService(UserRepository(session=session), app.state[PASSWORD_HASHER_STATE_KEY])
             user = await service.create(new_user)
             await session.commit()

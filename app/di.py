@@ -56,16 +56,22 @@ def provide_token_issuer(state: State) -> JwtAccessTokenIssuer:
 
 
 def provide_auth_service(
-    db_session: NamedDependency[AsyncSession], password_hasher: NamedDependency[Argon2PasswordHasher], token_issuer: NamedDependency[JwtAccessTokenIssuer]
+    db_session: NamedDependency[AsyncSession],
+    password_hasher: NamedDependency[Argon2PasswordHasher],
+    token_issuer: NamedDependency[JwtAccessTokenIssuer],
 ) -> AuthService:
     return AuthService(UserRepository(session=db_session), password_hasher, token_issuer)
 
 
-def provide_project_service(db_session: NamedDependency[AsyncSession], current_user: NamedDependency[Principal]) -> ProjectService:
+def provide_project_service(
+    db_session: NamedDependency[AsyncSession], current_user: NamedDependency[Principal]
+) -> ProjectService:
     return ProjectService(ProjectRepository(session=db_session), current_user)
 
 
-def provide_tag_service(db_session: NamedDependency[AsyncSession], current_user: NamedDependency[Principal]) -> TagService:
+def provide_tag_service(
+    db_session: NamedDependency[AsyncSession], current_user: NamedDependency[Principal]
+) -> TagService:
     return TagService(TagRepository(session=db_session), current_user)
 
 
@@ -91,6 +97,7 @@ def app_dependencies() -> dict[str, Provide]:
 
 
 def apply_overrides(
-    dependencies: dict[str, Provide], overrides: Mapping[str, Callable[..., Any] | Provide]
+    dependencies: Mapping[str, Provide | Callable[..., Any]], overrides: Mapping[str, Callable[..., Any] | Provide]
 ) -> dict[str, Provide]:
-    return {**dependencies, **{key: provide(value) for key, value in overrides.items()}}
+    merged = {key: provide(value) for key, value in dependencies.items()}
+    return {**merged, **{key: provide(value) for key, value in overrides.items()}}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
@@ -23,7 +25,7 @@ from app.plugins.cache import CachePlugin
 from app.plugins.database import DatabasePlugin
 from app.plugins.http_client import HttpClientPlugin
 from app.request_id import add_request_id_header
-from app.settings import Settings, SettingsError, generated_secret, load_settings
+from app.settings import Settings, SettingsError, load_settings
 from domain.projects.controller import ProjectController
 from domain.tags.controller import TagController
 from domain.tasks.controller import TaskController
@@ -31,7 +33,7 @@ from domain.users.controller import AuthController
 from infra.db.config import PoolOptions, build_sqlalchemy_config
 from infra.db.transaction import TransactionMiddleware
 from infra.security.passwords import Argon2PasswordHasher
-from infra.security.tokens import JwtAccessTokenIssuer
+from infra.security.tokens import JwtAccessTokenIssuer, load_or_create_secret
 
 __all__ = ["create_app"]
 
@@ -48,7 +50,7 @@ class _DependencyOverrides(InitPluginProtocol):
         self.overrides = overrides
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.dependencies = apply_overrides(dict(app_config.dependencies), self.overrides)
+        app_config.dependencies = dict(apply_overrides(app_config.dependencies, self.overrides))
         return app_config
 
 
@@ -62,8 +64,9 @@ def _settings_or_exit() -> Settings:
 def _signing_secret(settings: Settings) -> str:
     if settings.jwt_secret:
         return settings.jwt_secret
-    logger.warning("JWT_SECRET is not set: using a random secret; tokens stop working when the process exits")
-    return generated_secret()
+    path = Path(settings.data_dir) / "jwt-secret"
+    logger.warning("JWT_SECRET is not set: signing tokens with the generated secret in %s (development only)", path)
+    return load_or_create_secret(path)
 
 
 def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> Litestar:
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         route_handlers=[AuthController, ProjectController, TaskController, TagController, HealthController],
         dependencies=app_dependencies(),
         plugins=[
+            SQLAlchemyInitPlugin(config=sqlalchemy_config),
             DatabasePlugin(sqlalchemy_config, auto_migrate=settings.auto_migrate),
             CachePlugin(settings.redis_url, settings.cache_namespace),
             HttpClientPlugin(

@@ -14,7 +14,7 @@ _HEADER = b"x-request-id"
 
 def request_id(scope: Scope) -> str:
     """The id of this request, decided once and kept in the scope's state."""
-    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = scope.setdefault("state", {})
     rid: str | None = state.get("request_id")
     if rid is None:
         rid = uuid4().hex

@@ -9,7 +9,6 @@ with one clear line instead of a traceback.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -38,10 +37,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     app_env: Environment = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    data_dir: str = "var"
+    """Where the embedded default keeps its files (the generated JWT secret, uploads)."""
+
     database_url: str = _SQLITE_DEFAULT
     db_pool_size: PositiveInt = 10
     db_max_overflow: NonNegativeInt = 10
-    db_pool_timeout: PositiveFloat = 30.0
+    db_pool_timeout: PositiveInt = 30
     db_pool_recycle: PositiveInt = 1800
     db_pool_pre_ping: bool = True
     db_echo: bool = False
@@ -131,8 +133,3 @@ def _explain(exc: msgspec.ValidationError) -> str:
         field = path.rstrip("`").split(".", 1)[0].split("[", 1)[0]
         return f"{_FIELDS.get(field, field.upper())}: {text}"
     return message
-
-
-def generated_secret() -> str:
-    """A random signing secret for the embedded default (tokens die with the process)."""
-    return secrets.token_urlsafe(48)

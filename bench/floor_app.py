@@ -50,7 +50,9 @@ SQL_LIST = (
     f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM projects WHERE owner_id = $1"
     " ORDER BY created_at DESC LIMIT $2 OFFSET $3"
 )
-SQL_LIST_ADMIN = f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM projects ORDER BY created_at DESC LIMIT $1 OFFSET $2"
+SQL_LIST_ADMIN = (
+    f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM projects ORDER BY created_at DESC LIMIT $1 OFFSET $2"
+)
 SQL_NAME_CLASH = f"SELECT {_COLUMNS} FROM projects WHERE owner_id = $1 AND name = $2"
 SQL_INSERT = (
     "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)"

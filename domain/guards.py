@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -13,7 +15,7 @@ from domain.principal import Principal
 def require_scope(scope: str) -> Guard:
     """A guard that lets the request through when the caller's token carries ``scope`` (or ``admin``)."""
 
-    def guard(connection: ASGIConnection[object, object, object, object], _: BaseRouteHandler) -> None:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal):
             raise NotAuthorizedException("authentication required")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-import httpx
 
 from app import create_app
 from app.di import PASSWORD_HASHER_STATE_KEY
@@ -43,7 +42,9 @@ def make_settings(env: Backend, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-async def backend_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+async def backend_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backend]:
     async with backend(request.param, tmp_path_factory.mktemp(request.param)) as env:
         yield env
 
@@ -72,7 +73,7 @@ class Api:
 
     async def create_user(self, new_user: NewUser) -> str:
         database = self.app.plugins.get(DatabasePlugin)
-        async with database.config.get_session() as session:
+        async with database.db_config.get_session() as session:
             service = UserService(UserRepository(session=session), self.app.state[PASSWORD_HASHER_STATE_KEY])
             user = await service.create(new_user)
             await session.commit()

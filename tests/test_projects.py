@@ -13,7 +13,9 @@ def body(struct: msgspec.Struct) -> dict[str, object]:
 
 
 async def create_project(api: Api, actor: Actor, **fields: object) -> dict[str, object]:
-    response = await api.client.post("/projects", json={**body(ProjectCreateFactory.build()), **fields}, headers=actor.headers)
+    response = await api.client.post(
+        "/projects", json={**body(ProjectCreateFactory.build()), **fields}, headers=actor.headers
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 

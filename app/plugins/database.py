@@ -6,12 +6,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import click
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyInitPlugin
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
-from litestar.plugins import CLIPlugin, InitPluginProtocol
+from litestar.plugins import InitPluginProtocol
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -25,8 +24,9 @@ logger = logging.getLogger("app.database")
 SCHEMA_READY_STATE_KEY = "schema_ready"
 
 
-class DatabasePlugin(InitPluginProtocol, CLIPlugin):
-    """Wraps advanced-alchemy's init plugin (engine lifespan, ``litestar database`` CLI) and adds:
+class DatabasePlugin(InitPluginProtocol):
+    """Runs after advanced-alchemy's ``SQLAlchemyInitPlugin`` (engine lifespan, ``litestar database``
+    CLI), which must be registered as it is so that its CLI finds it, and adds:
 
     - a schema check at start-up: behind the migrations' head, the app refuses to
       serve (readiness false, 503 on every request that needs the database) unless
@@ -35,19 +35,17 @@ class DatabasePlugin(InitPluginProtocol, CLIPlugin):
     """
 
     def __init__(self, config: SQLAlchemyAsyncConfig, *, auto_migrate: bool) -> None:
-        self.config = config
-        self.sqlalchemy = SQLAlchemyInitPlugin(config=config)
+        self.db_config = config
         self.auto_migrate = auto_migrate
         self.schema = SchemaManager(config)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config = self.sqlalchemy.on_app_init(app_config)
         app_config.lifespan.append(self._lifespan)
         app_config.dependencies["db_session"] = provide(self._provide_session)
         return app_config
 
     def engine(self, app: Litestar) -> AsyncEngine:
-        engine: AsyncEngine = app.state[self.config.engine_app_state_key]
+        engine: AsyncEngine = app.state[self.db_config.engine_app_state_key]
         return engine
 
     @asynccontextmanager
@@ -74,7 +72,4 @@ class DatabasePlugin(InitPluginProtocol, CLIPlugin):
     def _provide_session(self, state: State, scope: Scope) -> AsyncSession:
         if not state.get(SCHEMA_READY_STATE_KEY, False):
             raise ServiceUnavailableError("the database schema is not at the expected version", retry_after=30)
-        return self.config.provide_session(state, scope)
-
-    def on_cli_init(self, cli: click.Group) -> None:
-        self.sqlalchemy.on_cli_init(cli)
+        return self.db_config.provide_session(state, scope)

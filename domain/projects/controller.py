@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar.di import NamedDependency
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 
 from domain.base import Page
 from domain.guards import require_scope
@@ -21,7 +21,9 @@ class ProjectController(Controller):
     tags = ["projects"]
 
     @post("/", guards=[require_scope("projects:write")], summary="Create a project")
-    async def create_project(self, data: ProjectCreate, project_service: NamedDependency[ProjectService]) -> Response[ProjectOut]:
+    async def create_project(
+        self, data: JSONBody[ProjectCreate], project_service: NamedDependency[ProjectService]
+    ) -> Response[ProjectOut]:
         project = await project_service.create(data)
         return Response(project, status_code=201, headers={"Location": f"/projects/{project.id}"})
 
@@ -36,12 +38,17 @@ class ProjectController(Controller):
         return await project_service.list(limit=limit, offset=offset, q=q)
 
     @get("/{project_id:uuid}", guards=[require_scope("projects:read")], summary="Get a project")
-    async def get_project(self, project_id: UUID, project_service: NamedDependency[ProjectService]) -> ProjectOut:
+    async def get_project(
+        self, project_id: FromPath[UUID], project_service: NamedDependency[ProjectService]
+    ) -> ProjectOut:
         return await project_service.get(project_id)
 
     @patch("/{project_id:uuid}", guards=[require_scope("projects:write")], summary="Update a project")
     async def update_project(
-        self, project_id: UUID, data: ProjectUpdate, project_service: NamedDependency[ProjectService]
+        self,
+        project_id: FromPath[UUID],
+        data: JSONBody[ProjectUpdate],
+        project_service: NamedDependency[ProjectService],
     ) -> ProjectOut:
         return await project_service.update(project_id, data)
 
@@ -50,5 +57,7 @@ class ProjectController(Controller):
         guards=[require_scope("projects:write")],
         summary="Delete a project and its tasks",
     )
-    async def delete_project(self, project_id: UUID, project_service: NamedDependency[ProjectService]) -> None:
+    async def delete_project(
+        self, project_id: FromPath[UUID], project_service: NamedDependency[ProjectService]
+    ) -> None:
         await project_service.delete(project_id)

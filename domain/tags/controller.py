@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar.di import NamedDependency
 from litestar import Controller, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 
 from domain.base import Page
 from domain.guards import require_scope
@@ -31,10 +31,10 @@ class TagController(Controller):
         return await tag_service.list(limit=limit, offset=offset, q=q)
 
     @post("/", guards=[require_scope("projects:write")], summary="Create a tag")
-    async def create_tag(self, data: TagCreate, tag_service: NamedDependency[TagService]) -> Response[TagOut]:
+    async def create_tag(self, data: JSONBody[TagCreate], tag_service: NamedDependency[TagService]) -> Response[TagOut]:
         tag = await tag_service.create(data)
         return Response(tag, status_code=201, headers={"Location": f"/tags/{tag.id}"})
 
     @delete("/{tag_id:uuid}", guards=[require_scope("projects:write")], summary="Delete a tag")
-    async def delete_tag(self, tag_id: UUID, tag_service: NamedDependency[TagService]) -> None:
+    async def delete_tag(self, tag_id: FromPath[UUID], tag_service: NamedDependency[TagService]) -> None:
         await tag_service.delete(tag_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from uuid import UUID
 
 import msgspec
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.base import Page
@@ -53,7 +54,7 @@ class TagService:
             raise NotFoundError(f"tag {tag_id} not found")
         await self._tags.delete(tag.id)
 
-    async def ensure(self, owner_id: UUID, names: Iterable[str]) -> list[Tag]:
+    async def ensure(self, owner_id: UUID, names: Iterable[str]) -> builtins.list[Tag]:
         """The owner's tags with these names, creating the missing ones.
 
         Safe under concurrency: two requests naming the same new tag both end up with
@@ -77,6 +78,5 @@ class TagService:
         return [found[key] for key in wanted]
 
     async def _find(self, owner_id: UUID, wanted: dict[str, str]) -> dict[str, Tag]:
-        statement = select(Tag).where(Tag.owner_id == owner_id, func.lower(Tag.name).in_(list(wanted)))
-        tags = await self._tags.list(statement=statement)
+        tags = await self._tags.get_many(Tag.owner_id == owner_id, func.lower(Tag.name).in_(builtins.list(wanted)))
         return {tag.name.lower(): tag for tag in tags}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar.di import NamedDependency
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from domain.base import Page
 from domain.guards import require_scope
@@ -21,7 +21,9 @@ class TaskController(Controller):
     tags = ["tasks"]
 
     @post("/projects/{project_id:uuid}/tasks", guards=[require_scope("projects:write")], summary="Create a task")
-    async def create_task(self, project_id: UUID, data: TaskCreate, task_service: NamedDependency[TaskService]) -> Response[TaskOut]:
+    async def create_task(
+        self, project_id: FromPath[UUID], data: JSONBody[TaskCreate], task_service: NamedDependency[TaskService]
+    ) -> Response[TaskOut]:
         task = await task_service.create(project_id, data)
         return Response(task, status_code=201, headers={"Location": f"/tasks/{task.id}"})
 
@@ -32,23 +34,25 @@ class TaskController(Controller):
     )
     async def list_tasks(
         self,
-        project_id: UUID,
+        project_id: FromPath[UUID],
         task_service: NamedDependency[TaskService],
         limit: Limit = 20,
         offset: Offset = 0,
-        status: TaskStatus | None = None,
+        status: FromQuery[TaskStatus | None] = None,
         tag: Annotated[str | None, Parameter(max_length=64, description="tag name, any case")] = None,
     ) -> Page[TaskOut]:
         return await task_service.list(project_id, limit=limit, offset=offset, status=status, tag=tag)
 
     @get("/tasks/{task_id:uuid}", guards=[require_scope("projects:read")], summary="Get a task")
-    async def get_task(self, task_id: UUID, task_service: NamedDependency[TaskService]) -> TaskOut:
+    async def get_task(self, task_id: FromPath[UUID], task_service: NamedDependency[TaskService]) -> TaskOut:
         return await task_service.get(task_id)
 
     @patch("/tasks/{task_id:uuid}", guards=[require_scope("projects:write")], summary="Update a task")
-    async def update_task(self, task_id: UUID, data: TaskUpdate, task_service: NamedDependency[TaskService]) -> TaskOut:
+    async def update_task(
+        self, task_id: FromPath[UUID], data: JSONBody[TaskUpdate], task_service: NamedDependency[TaskService]
+    ) -> TaskOut:
         return await task_service.update(task_id, data)
 
     @delete("/tasks/{task_id:uuid}", guards=[require_scope("projects:write")], summary="Delete a task")
-    async def delete_task(self, task_id: UUID, task_service: NamedDependency[TaskService]) -> None:
+    async def delete_task(self, task_id: FromPath[UUID], task_service: NamedDependency[TaskService]) -> None:
         await task_service.delete(task_id)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import func, select
+from sqlalchemy import func
 
 from domain.users.models import User
 
@@ -10,5 +10,4 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
     model_type = User
 
     async def get_by_email(self, email: str) -> User | None:
-        statement = select(User).where(func.lower(User.email) == email.strip().lower())
-        return await self.get_one_or_none(statement=statement)
+        return await self.get_one_or_none(func.lower(User.email) == email.strip().lower())

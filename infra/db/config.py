@@ -25,7 +25,7 @@ SESSION_SCOPE_KEY = "_db_session"
 class PoolOptions:
     size: int = 10
     max_overflow: int = 10
-    timeout: float = 30.0
+    timeout: int = 30
     recycle: int = 1800
     pre_ping: bool = True
 

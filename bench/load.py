@@ -1,0 +1,760 @@
+"""Load benchmark: the service against a bare-ASGI floor, side by side, on loopback.
+
+Run from the repository root (``task bench`` calls this)::
+
+    .venv/bin/python bench/load.py                 # about 2.5 minutes
+    .venv/bin/python bench/load.py --duration 3 --rounds 1   # quick look
+    .venv/bin/python bench/load.py --profile       # then py-spy the service per endpoint
+
+What one run does:
+
+1. creates a fresh PostgreSQL database (dropped at the end);
+2. creates two users with ``litestar users create`` (which also migrates the schema):
+   a *reader* who owns ``--seed`` projects (the GET endpoints) and a *writer* (POST),
+   so that rows created by the POST rounds do not change what the GET rounds read;
+3. starts the service (``app.asgi:app``) and the floor (``bench/floor_app.py``), each
+   under ONE uvicorn worker with the same flags, on two loopback ports;
+4. gets a token from the service's ``POST /auth/token`` (both apps accept it),
+   seeds the reader's projects through ``POST /projects``, checks that both apps
+   answer the same JSON;
+5. warms each endpoint on each app, then runs ``--rounds`` rounds; in each round every
+   endpoint is loaded with wrk for ``--duration`` seconds on the service and on the
+   floor, back to back, the order flipping every round so drift hits both alike;
+6. prints req/s, p50 and p99 (median over the rounds) and the ratio service/floor,
+   and writes everything to ``bench/results/<stamp>/results.json``.
+
+Needs ``wrk`` (``apt-get install -y wrk``); ``--profile`` also needs ``py-spy``
+(``.venv/bin/pip install py-spy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+LUA_SCRIPT = BENCH_DIR / "wrk_projects.lua"
+VENV_BIN = Path(sys.executable).parent
+
+JWT_SECRET = "bench-" + secrets.token_hex(24)
+PASSWORD = "bench-password-" + secrets.token_hex(4)
+SCOPES = "projects:read projects:write"
+
+ENDPOINTS = {
+    "get": "GET /projects/{id}",
+    "list": "GET /projects",
+    "post": "POST /projects",
+}
+TARGETS = ("service", "floor")
+
+READY_TIMEOUT_S = 60.0
+CLI_TIMEOUT_S = 120.0
+HTTP_TIMEOUT_S = 10.0
+
+
+# ------------------------------------------------------------------------------------------------
+# small helpers
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def version_of(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def uvicorn_flags() -> list[str]:
+    """The same flags for both apps: one worker, no access log, uvloop/httptools when installed."""
+    flags = ["--host", "127.0.0.1", "--workers", "1", "--no-access-log", "--log-level", "warning"]
+    flags += ["--loop", "uvloop" if find_spec("uvloop") else "asyncio"]
+    flags += ["--http", "httptools" if find_spec("httptools") else "h11"]
+    return flags
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT_S)
+    try:
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            headers["Content-Type"] = content_type
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# database
+
+
+def admin_dsn_for(admin_dsn: str, database: str) -> str:
+    parts = urllib.parse.urlsplit(admin_dsn)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def _admin_execute(admin_dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _server_version(dsn: str) -> str:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# the two servers
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_server(name: str, asgi_app: str, port: int, env: dict[str, str], out_dir: Path) -> Server:
+    log_path = out_dir / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", asgi_app, "--port", str(port), *uvicorn_flags()],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(name, port, process, log_path)
+
+
+def wait_ready(server: Server) -> None:
+    """Ready when ``GET /projects`` without a token answers 401 (routing + auth are up)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} exited at start-up; see {server.log_path}:\n{server.log_path.read_text()}")
+        try:
+            status, _ = request(server.port, "GET", "/projects")
+            if status == 401:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name} not ready after {READY_TIMEOUT_S:.0f}s; see {server.log_path}")
+
+
+def service_env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "APP_ENV": "production",
+            "DATABASE_URL": database_url,
+            "DB_AUTO_MIGRATE": "true",
+            "DB_ECHO": "false",
+            "REDIS_URL": "",  # not on these request paths; empty means none
+            "JWT_SECRET": JWT_SECRET,
+            "JWT_ACCESS_TOKEN_TTL": "86400",
+            "LOG_LEVEL": "INFO",
+            "PASSWORD_HASH_TIME_COST": "1",
+            "PASSWORD_HASH_MEMORY_KIB": "8192",
+            "LITESTAR_APP": "app.asgi:app",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    return env
+
+
+def floor_env(dsn: str, read_tx: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "FLOOR_DSN": dsn,
+            "JWT_SECRET": JWT_SECRET,
+            "JWT_ISSUER": "video-opusclip",
+            "FLOOR_POOL_MIN": "10",
+            "FLOOR_POOL_MAX": "20",
+            "FLOOR_READ_TX": "1" if read_tx else "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    return env
+
+
+def create_user(env: dict[str, str], email: str) -> None:
+    litestar = VENV_BIN / "litestar"
+    command = [str(litestar)] if litestar.exists() else [sys.executable, "-m", "litestar"]
+    command += ["users", "create", "--email", email, "--password", PASSWORD, "--scopes", SCOPES]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, timeout=CLI_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"`litestar users create` failed:\n{done.stdout.decode()}\n{done.stderr.decode()}")
+
+
+def get_token(port: int, email: str) -> str:
+    form = urllib.parse.urlencode({"grant_type": "password", "username": email, "password": PASSWORD}).encode()
+    status, body = request(port, "POST", "/auth/token", body=form, content_type="application/x-www-form-urlencoded")
+    if status != 200:
+        raise SystemExit(f"POST /auth/token answered {status}: {body[:300]!r}")
+    return str(json.loads(body)["access_token"])
+
+
+def seed_projects(port: int, token: str, count: int) -> list[str]:
+    ids: list[str] = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT_S)
+    try:
+        for n in range(count):
+            body = json.dumps({"name": f"seed project {n:05d}", "description": f"seeded for the benchmark, #{n}"})
+            conn.request(
+                "POST",
+                "/projects",
+                body=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 201:
+                raise SystemExit(f"seeding: POST /projects answered {response.status}: {payload[:300]!r}")
+            ids.append(json.loads(payload)["id"])
+    finally:
+        conn.close()
+    return ids
+
+
+def check_same_answers(service: Server, floor: Server, token: str, project_id: str) -> None:
+    """Both apps must answer the benchmarked reads with the same JSON, or the comparison means nothing."""
+    for path in (f"/projects/{project_id}", "/projects?limit=20"):
+        answers = [request(s.port, "GET", path, token=token) for s in (service, floor)]
+        (s_status, s_body), (f_status, f_body) = answers
+        if s_status != 200 or f_status != 200 or json.loads(s_body) != json.loads(f_body):
+            raise SystemExit(
+                f"service and floor disagree on GET {path}:\n service {s_status} {s_body[:400]!r}\n"
+                f" floor   {f_status} {f_body[:400]!r}"
+            )
+    shapes = []
+    for server in (service, floor):
+        body = json.dumps({"name": f"shape check {server.name} {secrets.token_hex(4)}"}).encode()
+        status, payload = request(server.port, "POST", "/projects", token=token, body=body)
+        if status != 201:
+            raise SystemExit(f"{server.name}: POST /projects answered {status}: {payload[:300]!r}")
+        shapes.append(sorted(json.loads(payload)))
+    if shapes[0] != shapes[1]:
+        raise SystemExit(f"service and floor disagree on the POST /projects body keys: {shapes}")
+
+
+# ------------------------------------------------------------------------------------------------
+# wrk
+
+
+@dataclass
+class WrkResult:
+    endpoint: str
+    target: str
+    round: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def run_wrk(
+    port: int,
+    mode: str,
+    token: str,
+    ids_file: Path,
+    seconds: float,
+    args: argparse.Namespace,
+    target: str,
+    round_no: int,
+) -> WrkResult:
+    env = dict(os.environ)
+    env.update(
+        {
+            "BENCH_MODE": mode,
+            "BENCH_TOKEN": token,
+            "BENCH_IDS_FILE": str(ids_file),
+            "BENCH_TAG": f"{target[0]}{round_no}-{secrets.token_hex(4)}",
+        }
+    )
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA_SCRIPT),
+        f"http://127.0.0.1:{port}",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    data = json.loads(line.removeprefix("BENCH_JSON "))
+    errors = {k.removeprefix("errors_"): int(v) for k, v in data.items() if k.startswith("errors_") and v}
+    return WrkResult(
+        endpoint=mode,
+        target=target,
+        round=round_no,
+        rps=data["requests"] / (data["duration_us"] / 1e6),
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        requests=int(data["requests"]),
+        errors=errors,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# profile (py-spy, service only)
+
+AREAS = (
+    ("litestar", "/litestar/"),
+    ("advanced_alchemy", "/advanced_alchemy/"),
+    ("sqlalchemy", "/sqlalchemy/"),
+    ("asyncpg", "/asyncpg/"),
+    ("uvicorn", "/uvicorn/"),
+    ("httptools", "/httptools/"),
+    ("msgspec", "/msgspec/"),
+    ("pyjwt", "/jwt/"),
+    ("uuid_utils", "/uuid_utils/"),
+    ("app code (app/ domain/ infra/)", "/main/app/"),
+    ("app code (app/ domain/ infra/)", "/main/domain/"),
+    ("app code (app/ domain/ infra/)", "/main/infra/"),
+    ("asyncio / uvloop", "/asyncio/"),
+    ("asyncio / uvloop", "/uvloop/"),
+    ("logging", "/logging/"),
+)
+
+
+def frame_area(frame: str) -> str:
+    for area, marker in AREAS:
+        if marker in frame:
+            return area
+    if f"{REPO_ROOT}/app/" in frame or f"{REPO_ROOT}/domain/" in frame or f"{REPO_ROOT}/infra/" in frame:
+        return "app code (app/ domain/ infra/)"
+    return "other (stdlib, C)"
+
+
+def summarise_profile(raw_path: Path, top: int = 25) -> dict[str, Any]:
+    """Shares from py-spy's raw (collapsed) output: self time per function and per area,
+    and inclusive time per area (a sample counts once for every area on its stack)."""
+    total = 0
+    self_fn: Counter[str] = Counter()
+    self_area: Counter[str] = Counter()
+    incl_area: Counter[str] = Counter()
+    incl_fn: Counter[str] = Counter()
+    for line in raw_path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if not f.startswith("process ") and not f.startswith("thread ")]
+        if not frames:
+            continue
+        total += count
+        leaf = frames[-1]
+        self_fn[_strip_line(leaf)] += count
+        self_area[frame_area(leaf)] += count
+        for area in {frame_area(f) for f in frames}:
+            incl_area[area] += count
+        for fn in {_strip_line(f) for f in frames}:
+            incl_fn[fn] += count
+
+    def shares(counter: Counter[str], n: int) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(n)] if total else []
+
+    return {
+        "samples": total,
+        "self_by_area": shares(self_area, 20),
+        "inclusive_by_area": shares(incl_area, 20),
+        "self_top_functions": shares(self_fn, top),
+        "inclusive_top_functions": shares(incl_fn, top * 2),
+    }
+
+
+def _strip_line(frame: str) -> str:
+    # "handle (litestar/routes/http.py:123)" -> "handle (.../litestar/routes/http.py)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.rsplit(":", 1)[0] if ":" in where else where
+    short = path.split("site-packages/")[-1] if "site-packages/" in path else path.replace(f"{REPO_ROOT}/", "")
+    return f"{name} ({short})"
+
+
+def profile_service(
+    service: Server, token_for: dict[str, str], ids_file: Path, args: argparse.Namespace, out_dir: Path
+) -> dict[str, Any]:
+    py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+    if not Path(py_spy).exists() and not shutil.which(py_spy):
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    summaries: dict[str, Any] = {}
+    for mode in args.endpoints:
+        raw = out_dir / f"profile-{mode}.txt"
+        spy = subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(service.pid),
+                "--rate",
+                str(args.profile_rate),
+                "--duration",
+                str(int(args.profile_duration)),
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.5)  # py-spy attaches
+        result = run_wrk(service.port, mode, token_for[mode], ids_file, args.profile_duration, args, "service", 0)
+        try:
+            _, err = spy.communicate(timeout=args.profile_duration + 60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            _, err = spy.communicate(timeout=10)
+        if not raw.exists():
+            raise SystemExit(f"py-spy wrote nothing: {err.decode(errors='replace')}")
+        summary = summarise_profile(raw)
+        summary["rps_while_profiling"] = round(result.rps, 1)
+        summaries[mode] = summary
+        log(f"profile {ENDPOINTS[mode]}: {summary['samples']} samples -> {raw}")
+    return summaries
+
+
+def print_profile(summaries: dict[str, Any]) -> None:
+    for mode, s in summaries.items():
+        print(
+            f"\n== profile of the service, {ENDPOINTS[mode]} ({s['samples']} samples, "
+            f"{s['rps_while_profiling']} req/s under py-spy)"
+        )
+        print("  self time by area:      " + ", ".join(f"{a} {p}%" for a, p in s["self_by_area"]))
+        print("  inclusive time by area: " + ", ".join(f"{a} {p}%" for a, p in s["inclusive_by_area"]))
+        print("  top functions by self time:")
+        for fn, pct in s["self_top_functions"][:15]:
+            print(f"    {pct:5.1f}%  {fn}")
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def report(results: list[WrkResult], endpoints: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for mode in endpoints:
+        by_target = {t: [r for r in results if r.endpoint == mode and r.target == t] for t in TARGETS}
+        rps = {t: median([r.rps for r in by_target[t]]) for t in TARGETS}
+        for target in TARGETS:
+            runs = by_target[target]
+            errors: Counter[str] = Counter()
+            for r in runs:
+                errors.update(r.errors)
+            rows.append(
+                {
+                    "endpoint": ENDPOINTS[mode],
+                    "target": target,
+                    "rps": round(rps[target], 1),
+                    "p50_ms": round(median([r.p50_ms for r in runs]), 2),
+                    "p99_ms": round(median([r.p99_ms for r in runs]), 2),
+                    "rounds_rps": [round(r.rps) for r in runs],
+                    "errors": dict(errors),
+                    "ratio": round(rps["service"] / rps["floor"], 3) if target == "service" and rps["floor"] else None,
+                }
+            )
+    header = (
+        f"{'endpoint':<20} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'service/floor':>14}  rounds req/s"
+    )
+    print("\n" + header)
+    print("-" * len(header))
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        rounds = "/".join(str(x) for x in row["rounds_rps"])
+        errors = f"  ERRORS {row['errors']}" if row["errors"] else ""
+        print(
+            f"{row['endpoint']:<20} {row['target']:<8} {row['rps']:>9.1f} {row['p50_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {ratio:>14}  {rounds}{errors}"
+        )
+    return rows
+
+
+def machine_info(dsn: str) -> dict[str, Any]:
+    cpu = platform.processor() or "-"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgresql": asyncio.run(_server_version(dsn)),
+        "wrk": (wrk_version.stdout + wrk_version.stderr).splitlines()[0]
+        if (wrk_version.stdout + wrk_version.stderr)
+        else "-",
+        "uvicorn_flags": " ".join(uvicorn_flags()),
+        "packages": {
+            d: version_of(d)
+            for d in (
+                "litestar",
+                "advanced-alchemy",
+                "sqlalchemy",
+                "asyncpg",
+                "uvicorn",
+                "uvloop",
+                "httptools",
+                "msgspec",
+                "pyjwt",
+            )
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=7.0, help="seconds per measured wrk run (default 7)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds, order flips each round (default 3)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per endpoint and app (default 2)")
+    parser.add_argument("--connections", "-c", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--threads", "-t", type=int, default=1, help="wrk threads (default 1; the box has 2 cores)")
+    parser.add_argument("--seed", type=int, default=200, help="projects owned by the reader (default 200)")
+    parser.add_argument(
+        "--endpoints", default="get,list,post", help="comma-separated subset of get,list,post (default all)"
+    )
+    parser.add_argument(
+        "--admin-dsn",
+        default=os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL DSN allowed to CREATE/DROP DATABASE (env BENCH_POSTGRES_DSN)",
+    )
+    parser.add_argument(
+        "--floor-autocommit-reads",
+        action="store_true",
+        help="floor runs the GET queries without BEGIN/COMMIT (default: in a transaction, like the service)",
+    )
+    parser.add_argument("--profile", action="store_true", help="after the comparison, py-spy the service per endpoint")
+    parser.add_argument("--profile-only", action="store_true", help="skip the comparison; only profile the service")
+    parser.add_argument("--profile-duration", type=float, default=10.0, help="seconds of py-spy per endpoint")
+    parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
+    args = parser.parse_args(argv)
+    args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    unknown = [e for e in args.endpoints if e not in ENDPOINTS]
+    if unknown or not args.endpoints:
+        parser.error(f"--endpoints: unknown {unknown}; choose from {', '.join(ENDPOINTS)}")
+    if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.threads < 1:
+        parser.error("--duration, --rounds, --connections and --threads must be positive")
+    if args.threads > args.connections:
+        parser.error("--threads must not exceed --connections")
+    args.profile = args.profile or args.profile_only
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print(
+            "bench: `wrk` is not installed, and the benchmark needs it as its load generator.\n"
+            "       Debian/Ubuntu: apt-get install -y wrk    macOS: brew install wrk",
+            file=sys.stderr,
+        )
+        return 2
+    if args.profile and not (shutil.which("py-spy") or (VENV_BIN / "py-spy").exists()):
+        print("bench: --profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = args.out or BENCH_DIR / "results" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    database = f"vo_bench_{secrets.token_hex(6)}"
+    dsn = admin_dsn_for(args.admin_dsn, database)
+    database_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    servers: list[Server] = []
+    started = time.monotonic()
+
+    try:
+        asyncio.run(_admin_execute(args.admin_dsn, f'CREATE DATABASE "{database}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bench: cannot create a database through {args.admin_dsn}: {exc}", file=sys.stderr)
+        return 2
+    log(f"database {database} created; results in {out_dir}")
+    try:
+        env = service_env(database_url)
+        reader, writer = "reader@bench.example.com", "writer@bench.example.com"
+        create_user(env, reader)  # also migrates the schema (DB_AUTO_MIGRATE=true)
+        create_user(env, writer)
+        log("users created, schema migrated")
+
+        service = start_server("service", "app.asgi:app", free_port(), env, out_dir)
+        servers.append(service)
+        floor = start_server(
+            "floor", "bench.floor_app:app", free_port(), floor_env(dsn, not args.floor_autocommit_reads), out_dir
+        )
+        servers.append(floor)
+        wait_ready(service)
+        wait_ready(floor)
+        log(f"service pid {service.pid} on :{service.port}, floor pid {floor.pid} on :{floor.port}")
+
+        reader_token = get_token(service.port, reader)
+        writer_token = get_token(service.port, writer)
+        ids = seed_projects(service.port, reader_token, args.seed)
+        ids_file = out_dir / "project_ids.txt"
+        ids_file.write_text("\n".join(ids) + "\n")
+        check_same_answers(service, floor, reader_token, ids[0])
+        log(f"{len(ids)} projects seeded; both apps answer the same JSON")
+
+        token_for = {"get": reader_token, "list": reader_token, "post": writer_token}
+        by_name = {"service": service, "floor": floor}
+        results: list[WrkResult] = []
+        rows: list[dict[str, Any]] = []
+        if not args.profile_only:
+            if args.warmup > 0:
+                for mode in args.endpoints:
+                    for target in TARGETS:
+                        run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
+                log("warm-up done")
+            for round_no in range(1, args.rounds + 1):
+                order = TARGETS if round_no % 2 else tuple(reversed(TARGETS))
+                for mode in args.endpoints:
+                    for target in order:
+                        result = run_wrk(
+                            by_name[target].port,
+                            mode,
+                            token_for[mode],
+                            ids_file,
+                            args.duration,
+                            args,
+                            target,
+                            round_no,
+                        )
+                        results.append(result)
+                        errors = f" errors={result.errors}" if result.errors else ""
+                        log(
+                            f"round {round_no} {ENDPOINTS[mode]:<18} {target:<7} {result.rps:8.1f} req/s "
+                            f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.2f} ms{errors}"
+                        )
+            rows = report(results, args.endpoints)
+
+        profiles: dict[str, Any] = {}
+        if args.profile:
+            profiles = profile_service(service, token_for, ids_file, args, out_dir)
+            print_profile(profiles)
+
+        info = machine_info(dsn)
+        info.update(
+            {
+                "connections": args.connections,
+                "threads": args.threads,
+                "duration_s": args.duration,
+                "rounds": args.rounds,
+                "seeded_projects": args.seed,
+                "floor_read_tx": not args.floor_autocommit_reads,
+            }
+        )
+        (out_dir / "results.json").write_text(
+            json.dumps(
+                {"machine": info, "summary": rows, "runs": [asdict(r) for r in results], "profiles": profiles},
+                indent=2,
+            )
+        )
+        print(
+            f"\nwrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.duration:g}s per endpoint and app; "
+            f"{info['cpus']} CPUs ({info['cpu']}) shared by wrk, both apps and PostgreSQL {info['postgresql']}; "
+            f"uvicorn {info['uvicorn_flags']}"
+        )
+        print(f"results: {out_dir / 'results.json'}  (total {time.monotonic() - started:.0f}s)")
+        failed = [r for r in rows if r["errors"]]
+        return 1 if failed else 0
+    finally:
+        for server in servers:
+            server.stop()
+        if args.keep_db:
+            log(f"kept database {database} ({dsn})")
+        else:
+            try:
+                asyncio.run(_admin_execute(args.admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                log(f"database {database} dropped")
+            except (OSError, asyncpg.PostgresError) as exc:
+                log(f"could not drop database {database}: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
