@@ -49,3 +49,9 @@ class ServiceUnavailableError(DomainError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DependencyTimeoutError(DomainError):
+    """A dependency took longer than the request may wait (for example a model's inference queue)."""
+
+    status_code = 504
