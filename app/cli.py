@@ -1,4 +1,4 @@
-"""``litestar users create ...``: user management from the command line."""
+"""The service's CLI commands: ``litestar users create ...`` and ``litestar deps``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import json
 import sys
 
 import click
+import msgspec
 from litestar import Litestar
 from litestar.cli._utils import LitestarEnv
 from litestar.plugins import CLIPlugin
 
-from app.di import PASSWORD_HASHER_STATE_KEY
+from app.di.graph import render_tree, route_dependencies
+from app.di.providers import PASSWORD_HASHER_STATE_KEY
 from app.plugins.database import DatabasePlugin
 from domain.errors import DomainError
 from domain.users.repository import UserRepository
@@ -57,6 +59,21 @@ def create_user(env: LitestarEnv, email: str, password: str, scopes: str) -> Non
     sys.stdout.flush()
 
 
-class UsersCLIPlugin(CLIPlugin):
+@click.command(name="deps", help="Print, for each route, the dependency graph it resolves.")
+@click.option("--path", "path_filter", default=None, help="only routes whose path contains this text")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def deps_command(app: Litestar, path_filter: str | None, as_json: bool) -> None:
+    routes = [r for r in route_dependencies(app) if path_filter is None or path_filter in r.path]
+    if as_json:
+        click.echo(json.dumps([msgspec.to_builtins(r) for r in routes], indent=2))
+        return
+    for route in routes:
+        click.echo("\n".join(render_tree(route)) + "\n")
+
+
+class ServiceCLIPlugin(CLIPlugin):
+    """The service's own commands: ``litestar users ...`` and ``litestar deps``."""
+
     def on_cli_init(self, cli: click.Group) -> None:
         cli.add_command(users_group)
+        cli.add_command(deps_command)

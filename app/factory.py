@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import time
 from pathlib import Path
-from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from litestar import Litestar
-from litestar.config.app import AppConfig
-from litestar.di import Provide
-from litestar.logging import LoggingConfig
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins import InitPluginProtocol
+from opentelemetry.sdk.trace import TracerProvider
 
 from app.auth import build_auth
-from app.cli import UsersCLIPlugin
-from app.di import PASSWORD_HASHER_STATE_KEY, TOKEN_ISSUER_STATE_KEY, app_dependencies, apply_overrides
+from app.cli import ServiceCLIPlugin
+from app.di.plugin import DependencyRegistryPlugin, Overrides
+from app.di.providers import PASSWORD_HASHER_STATE_KEY, TOKEN_ISSUER_STATE_KEY, service_dependencies
 from app.errors import error_response, send_error_response
 from app.health import STARTED_AT_STATE_KEY, HealthController
 from app.plugins.cache import CachePlugin
 from app.plugins.database import DatabasePlugin
 from app.plugins.http_client import HttpClientPlugin
-from app.request_id import add_request_id_header
+from app.request_context import finish_response
 from app.settings import Settings, SettingsError, load_settings
+from app.telemetry import TelemetryPlugin
 from domain.projects.controller import ProjectController
 from domain.tags.controller import TagController
 from domain.tasks.controller import TaskController
@@ -34,24 +33,12 @@ from infra.db.config import PoolOptions, build_sqlalchemy_config
 from infra.db.transaction import TransactionMiddleware
 from infra.security.passwords import Argon2PasswordHasher
 from infra.security.tokens import JwtAccessTokenIssuer, load_or_create_secret
+from infra.telemetry.logging import configure_logging
 
 __all__ = ["create_app"]
 
 VERSION = "0.1.0"
 logger = logging.getLogger("app")
-
-Overrides = Mapping[str, Callable[..., Any] | Provide]
-
-
-class _DependencyOverrides(InitPluginProtocol):
-    """Runs last, so an override replaces a key whichever plugin registered it."""
-
-    def __init__(self, overrides: Overrides) -> None:
-        self.overrides = overrides
-
-    def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.dependencies = dict(apply_overrides(app_config.dependencies, self.overrides))
-        return app_config
 
 
 def _settings_or_exit() -> Settings:
@@ -69,9 +56,21 @@ def _signing_secret(settings: Settings) -> str:
     return load_or_create_secret(path)
 
 
-def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> Litestar:
-    """Build the service. ``settings`` default to the environment; ``overrides`` swap dependency keys."""
+def create_app(
+    settings: Settings | None = None,
+    overrides: Overrides | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> Litestar:
+    """Build the service.
+
+    Args:
+        settings: defaults to the environment (and ``.env``).
+        overrides: dependency keys to replace, ``{"project_service": fake_provider}``.
+        tracer_provider: trace with this provider instead of the one the ``OTEL_*`` settings describe.
+    """
     settings = settings or _settings_or_exit()
+    configure_logging(settings.log_level, json_lines=settings.is_production)
     secret = _signing_secret(settings)
     sqlalchemy_config = build_sqlalchemy_config(
         settings.database_url,
@@ -97,16 +96,16 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
             lifetime_seconds=settings.jwt_access_token_ttl,
         ),
     }
-
-    def _mark_started(app: Litestar) -> None:
-        import time
-
-        app.state[STARTED_AT_STATE_KEY] = time.monotonic()
+    telemetry = TelemetryPlugin(settings, VERSION, tracer_provider)
+    request_tracing = telemetry.opentelemetry_plugin()
 
     return Litestar(
         route_handlers=[AuthController, ProjectController, TaskController, TagController, HealthController],
-        dependencies=app_dependencies(),
+        dependencies=dict(service_dependencies()),
         plugins=[
+            # Order matters: lifespans open in this order and close in reverse.
+            telemetry,
+            *([request_tracing] if request_tracing else []),
             SQLAlchemyInitPlugin(config=sqlalchemy_config),
             DatabasePlugin(sqlalchemy_config, auto_migrate=settings.auto_migrate),
             CachePlugin(settings.redis_url, settings.cache_namespace),
@@ -115,24 +114,25 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
                 max_connections=settings.http_client_max_connections,
                 user_agent=f"video-opusclip/{VERSION}",
             ),
-            UsersCLIPlugin(),
-            _DependencyOverrides(overrides or {}),
+            ServiceCLIPlugin(),
+            DependencyRegistryPlugin(overrides or {}, telemetry.tracer),
         ],
         on_app_init=[auth.on_app_init],
         on_startup=[_mark_started],
-        middleware=[TransactionMiddleware(sqlalchemy_config.session_scope_key, send_error_response)],
-        before_send=[add_request_id_header],
+        middleware=[TransactionMiddleware(sqlalchemy_config.session_scope_key, send_error_response, telemetry.tracer)],
+        before_send=[finish_response],
         exception_handlers={Exception: error_response},
-        state=__import__("litestar").datastructures.State(state),
+        state=State(state),
         openapi_config=OpenAPIConfig(
             title="Video-OpusClip",
             version=VERSION,
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
-        logging_config=LoggingConfig(
-            root={"level": settings.log_level, "handlers": ["queue_listener"]},
-            log_exceptions="never",
-        ),
+        logging_config=None,  # TelemetryPlugin configures logging (structured, with request and trace ids)
         debug=False,
     )
+
+
+def _mark_started(app: Litestar) -> None:
+    app.state[STARTED_AT_STATE_KEY] = time.monotonic()

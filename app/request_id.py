@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from uuid import uuid4
 
-from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.types import Scope
 
 _SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _HEADER = b"x-request-id"
@@ -26,9 +25,3 @@ def request_id(scope: Scope) -> str:
                 break
         state["request_id"] = rid
     return rid
-
-
-async def add_request_id_header(message: Message, scope: Scope) -> None:
-    """A ``before_send`` hook: every response, error responses included, carries the id."""
-    if message["type"] == "http.response.start":
-        MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id(scope)

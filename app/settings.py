@@ -64,6 +64,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     http_client_timeout: PositiveFloat = 10.0
     http_client_max_connections: PositiveInt = 100
 
+    # OpenTelemetry, under the variable names of the OpenTelemetry specification.
+    otel_service_name: str = "video-opusclip"
+    otel_traces_exporter: Literal["otlp", "console", "none"] = "none"
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    otel_traces_sampler_arg: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
@@ -97,6 +112,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
 _FIELDS = {name: name.upper() for name in Settings.__struct_fields__}
 _FALSY_EMPTY = {"", "none", "null"}
+_NULLABLE = {field.name for field in msgspec.structs.fields(Settings) if field.default is None}
 
 
 def _raw_values(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str | None]:
@@ -108,7 +124,7 @@ def _raw_values(environ: Mapping[str, str], env_file: Path | None) -> dict[str, 
         value = environ.get(variable, file_values.get(variable))
         if value is None:
             continue
-        raw[field] = None if value.strip().lower() in _FALSY_EMPTY and field.endswith("_url") else value
+        raw[field] = None if field in _NULLABLE and value.strip().lower() in _FALSY_EMPTY else value
     return raw
 
 

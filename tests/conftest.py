@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
+from opentelemetry.sdk.trace import TracerProvider
 
 from app import create_app
-from app.di import PASSWORD_HASHER_STATE_KEY
+from app.di.providers import PASSWORD_HASHER_STATE_KEY
 from app.plugins.database import DatabasePlugin
 from app.settings import Settings
 from domain.users.repository import UserRepository
@@ -141,8 +142,10 @@ AppBuilder = Callable[..., Any]
 def build_app(backend_env: Backend) -> Callable[..., Litestar]:
     """A separate app on the same database, e.g. with ``overrides``."""
 
-    def _build(overrides: dict[str, Any] | None = None, **settings: Any) -> Litestar:
-        return create_app(make_settings(backend_env, **settings), overrides=overrides)
+    def _build(
+        overrides: dict[str, Any] | None = None, tracer_provider: TracerProvider | None = None, **settings: Any
+    ) -> Litestar:
+        return create_app(make_settings(backend_env, **settings), overrides=overrides, tracer_provider=tracer_provider)
 
     return _build
 

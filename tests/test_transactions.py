@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.di import provide_project_service
+from app.di.providers import provide_project_service
 from app.plugins.database import DatabasePlugin
 from domain.principal import Principal
 from domain.projects.models import Project

@@ -11,12 +11,15 @@ from litestar.datastructures import State
 from litestar.plugins import InitPluginProtocol
 from redis.asyncio import Redis
 
-from app.di import provide
+from app.di import provide, singleton
+from app.telemetry import TRACER_PROVIDER_STATE_KEY
 from infra.cache.redis import create_redis_client, memory_store_registry, redis_store_registry
+from infra.telemetry.instrumentation import instrument_redis
 
 REDIS_STATE_KEY = "redis"
 
 
+@singleton
 def provide_redis(state: State) -> Redis | None:
     client: Redis | None = state.get(REDIS_STATE_KEY)
     return client
@@ -36,12 +39,15 @@ class CachePlugin(InitPluginProtocol):
             app_config.stores = redis_store_registry(client, self.namespace)
             app_config.state[REDIS_STATE_KEY] = client
             app_config.lifespan.append(self._lifespan)
-        app_config.dependencies["redis"] = provide(provide_redis)
+        app_config.dependencies["redis"] = provide("redis", provide_redis)
         return app_config
 
     @asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
         client: Redis = app.state[REDIS_STATE_KEY]
+        tracer_provider = app.state.get(TRACER_PROVIDER_STATE_KEY)
+        if tracer_provider is not None:
+            instrument_redis(client, tracer_provider)
         try:
             yield
         finally:

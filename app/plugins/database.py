@@ -15,9 +15,11 @@ from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.di import provide
+from app.telemetry import TRACER_PROVIDER_STATE_KEY
 from domain.errors import ServiceUnavailableError
 from infra.db.config import configure_sqlite
 from infra.db.schema import SchemaManager
+from infra.telemetry.instrumentation import instrument_engine
 
 logger = logging.getLogger("app.database")
 
@@ -41,7 +43,7 @@ class DatabasePlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.lifespan.append(self._lifespan)
-        app_config.dependencies["db_session"] = provide(self._provide_session)
+        app_config.dependencies["db_session"] = provide("db_session", self._provide_session)
         return app_config
 
     def engine(self, app: Litestar) -> AsyncEngine:
@@ -52,6 +54,9 @@ class DatabasePlugin(InitPluginProtocol):
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
         engine = self.engine(app)
         configure_sqlite(engine)
+        tracer_provider = app.state.get(TRACER_PROVIDER_STATE_KEY)
+        if tracer_provider is not None:
+            instrument_engine(engine, tracer_provider)
         app.state[SCHEMA_READY_STATE_KEY] = await self._check_schema(engine)
         yield
 

@@ -11,12 +11,13 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.plugins import InitPluginProtocol
 
-from app.di import provide
+from app.di import provide, singleton
 from infra.http.client import create_http_client
 
 HTTP_CLIENT_STATE_KEY = "http_client"
 
 
+@singleton
 def provide_http_client(state: State) -> httpx.AsyncClient:
     client: httpx.AsyncClient = state[HTTP_CLIENT_STATE_KEY]
     return client
@@ -30,7 +31,7 @@ class HttpClientPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.lifespan.append(self._lifespan)
-        app_config.dependencies["http_client"] = provide(provide_http_client)
+        app_config.dependencies["http_client"] = provide("http_client", provide_http_client)
         return app_config
 
     @asynccontextmanager

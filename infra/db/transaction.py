@@ -9,16 +9,21 @@ scope. This middleware finishes it:
 - any other status rolls back;
 - ``finally`` closes the session, also when the handler raised past every exception
   handler or the client went away mid-request (closing rolls back).
+
+This is the teardown of the ``db_session`` dependency, so it is traced as one:
+``di db_session teardown`` with ``db.transaction.outcome`` = commit, rollback or close.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
 from litestar.middleware import ASGIMiddleware
+from opentelemetry.trace import Span, Tracer, get_current_span
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,11 +44,27 @@ def _take_session(scope: Scope, key: str) -> AsyncSession | None:
 class TransactionMiddleware(ASGIMiddleware):
     scopes = ("http",)  # type: ignore[assignment]
 
-    def __init__(self, session_scope_key: str, respond_with_error: ErrorResponder) -> None:
+    def __init__(
+        self,
+        session_scope_key: str,
+        respond_with_error: ErrorResponder,
+        tracer: Tracer | None = None,
+        dependency_key: str = "db_session",
+    ) -> None:
         """``session_scope_key``: where the session provider keeps the session (the config's, which
         advanced-alchemy makes unique per config instance)."""
         self._key = session_scope_key
         self._respond_with_error = respond_with_error
+        self._tracer = tracer
+        self._span_name = f"di {dependency_key} teardown"
+        self._attributes = {"di.key": dependency_key, "di.scope": "request"}
+
+    def _teardown_span(self, outcome: str) -> AbstractContextManager[Span | None]:
+        if self._tracer is None or not get_current_span().is_recording():
+            return nullcontext()
+        return self._tracer.start_as_current_span(
+            self._span_name, attributes={**self._attributes, "db.transaction.outcome": outcome}
+        )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         replaced = False
@@ -53,22 +74,23 @@ class TransactionMiddleware(ASGIMiddleware):
             if replaced:
                 return
             if message["type"] == "http.response.start" and (session := _take_session(scope, self._key)) is not None:
+                outcome = "commit" if 200 <= message["status"] < 300 else "rollback"
                 try:
-                    if 200 <= message["status"] < 300:
-                        await session.commit()
-                    else:
-                        await session.rollback()
+                    with self._teardown_span(outcome):
+                        try:
+                            await (session.commit() if outcome == "commit" else session.rollback())
+                        finally:
+                            await session.close()
                 except Exception as exc:
                     logger.warning("transaction could not be finished", exc_info=exc)
                     replaced = True
-                    await session.close()
                     await self._respond_with_error(scope, receive, send, exc)
                     return
-                await session.close()
             await send(message)
 
         try:
             await next_app(scope, receive, send_finishing_transaction)
         finally:
             if (session := _take_session(scope, self._key)) is not None:
-                await session.close()
+                with self._teardown_span("close"):
+                    await session.close()

@@ -1,23 +1,21 @@
-"""Every dependency key of the app and its provider, in one place.
+"""The service-level dependency keys and their providers.
 
-Scopes:
-- app: pools and clients that lifespan plugins put in ``app.state``;
-- request: the DB session, the services built on it, the current user.
-
-``create_app(overrides={key: provider})`` swaps any key, which is how tests
-replace a dependency without touching the rest.
+Plugins register the keys of the resources they own (``db_session``, ``db_engine``,
+``redis``, ``http_client``, ...) next to the resource; the keys here are the ones
+built from those: the current user, the security adapters, and the domain services.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.di.registry import TracedProvide, provide
+from app.di.scopes import singleton
 from domain.principal import Principal
 from domain.projects.repository import ProjectRepository
 from domain.projects.service import ProjectService
@@ -34,22 +32,17 @@ PASSWORD_HASHER_STATE_KEY = "password_hasher"
 TOKEN_ISSUER_STATE_KEY = "token_issuer"
 
 
-def provide(provider: Callable[..., Any] | Provide) -> Provide:
-    """The one way a dependency is registered."""
-    if isinstance(provider, Provide):
-        return provider
-    return Provide(provider, sync_to_thread=False)
-
-
 def provide_current_user(request: Request[Principal, Any, Any]) -> Principal:
     return request.user
 
 
+@singleton
 def provide_password_hasher(state: State) -> Argon2PasswordHasher:
     hasher: Argon2PasswordHasher = state[PASSWORD_HASHER_STATE_KEY]
     return hasher
 
 
+@singleton
 def provide_token_issuer(state: State) -> JwtAccessTokenIssuer:
     issuer: JwtAccessTokenIssuer = state[TOKEN_ISSUER_STATE_KEY]
     return issuer
@@ -84,20 +77,13 @@ def provide_task_service(
     return TaskService(TaskRepository(session=db_session), project_service, tag_service, current_user)
 
 
-def app_dependencies() -> dict[str, Provide]:
+def service_dependencies() -> dict[str, TracedProvide]:
     return {
-        "current_user": provide(provide_current_user),
-        "password_hasher": provide(provide_password_hasher),
-        "token_issuer": provide(provide_token_issuer),
-        "auth_service": provide(provide_auth_service),
-        "project_service": provide(provide_project_service),
-        "tag_service": provide(provide_tag_service),
-        "task_service": provide(provide_task_service),
+        "current_user": provide("current_user", provide_current_user),
+        "password_hasher": provide("password_hasher", provide_password_hasher),
+        "token_issuer": provide("token_issuer", provide_token_issuer),
+        "auth_service": provide("auth_service", provide_auth_service),
+        "project_service": provide("project_service", provide_project_service),
+        "tag_service": provide("tag_service", provide_tag_service),
+        "task_service": provide("task_service", provide_task_service),
     }
-
-
-def apply_overrides(
-    dependencies: Mapping[str, Provide | Callable[..., Any]], overrides: Mapping[str, Callable[..., Any] | Provide]
-) -> dict[str, Provide]:
-    merged = {key: provide(value) for key, value in dependencies.items()}
-    return {**merged, **{key: provide(value) for key, value in overrides.items()}}

@@ -1,0 +1,89 @@
+"""Telemetry wiring: logs, the request span (OpenTelemetry), Prometheus at ``/metrics``, flush on shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPluginProtocol
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import Scope
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
+
+from app.request_context import RequestContextMiddleware
+from app.settings import Settings
+from infra.telemetry.tracing import TracingOptions, build_tracer_provider
+
+TRACER_PROVIDER_STATE_KEY = "tracer_provider"
+
+UNTRACED_PATHS = ["^/health", "^/metrics$", "^/schema", "^/swagger"]
+"""Probes, scrapes and docs: frequent, uninteresting, and they would drown the traces."""
+
+
+def _span_name_before_routing(scope: Scope) -> tuple[str, dict[str, Any]]:
+    # The route is not known yet; RequestContextMiddleware renames the span once it is.
+    return str(scope.get("method", "HTTP")), {}
+
+
+class TelemetryPlugin(InitPluginProtocol):
+    """Owns the tracer provider (built from the ``OTEL_*`` settings unless one is given)."""
+
+    def __init__(self, settings: Settings, version: str, tracer_provider: TracerProvider | None = None) -> None:
+        self.settings = settings
+        self.owns_provider = tracer_provider is None
+        self.tracer_provider = tracer_provider or build_tracer_provider(
+            TracingOptions(
+                service_name=settings.otel_service_name,
+                service_version=version,
+                environment=settings.app_env,
+                exporter=settings.otel_traces_exporter,
+                protocol=settings.otel_exporter_otlp_protocol,
+                endpoint=settings.otel_exporter_otlp_endpoint,
+                sampler=settings.otel_traces_sampler,
+                sampler_arg=settings.otel_traces_sampler_arg,
+            )
+        )
+
+    @property
+    def tracer(self) -> Tracer | None:
+        return None if self.tracer_provider is None else self.tracer_provider.get_tracer("video-opusclip.di")
+
+    def opentelemetry_plugin(self) -> OpenTelemetryPlugin | None:
+        """Litestar's request-span plugin, on our provider; None when tracing is off."""
+        if self.tracer_provider is None:
+            return None
+        return OpenTelemetryPlugin(
+            OpenTelemetryConfig(
+                tracer_provider=self.tracer_provider,
+                exclude=UNTRACED_PATHS,
+                exclude_spans=["receive", "send"],
+                scope_span_details_extractor=_span_name_before_routing,
+            )
+        )
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.state[TRACER_PROVIDER_STATE_KEY] = self.tracer_provider
+        prometheus = PrometheusConfig(
+            app_name="video_opusclip",
+            prefix="http",
+            group_path=True,
+            exclude_unhandled_paths=True,
+            exclude=["^/metrics$"],
+        )
+        app_config.middleware[:0] = [RequestContextMiddleware(), prometheus.middleware]
+        app_config.route_handlers.append(PrometheusController)
+        app_config.lifespan.insert(0, self._lifespan)
+        return app_config
+
+    @asynccontextmanager
+    async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if self.owns_provider and self.tracer_provider is not None:
+                self.tracer_provider.shutdown()  # flushes the batch processor

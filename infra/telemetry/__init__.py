@@ -1,0 +1,1 @@
+"""Telemetry adapters: OpenTelemetry tracing, Prometheus metrics, structured logging."""

@@ -1,0 +1,108 @@
+"""Structured logs: JSON lines in production, readable lines in development.
+
+Every line carries the request id and the trace and span ids of the code that
+logged it. Those are read when the record is made (in the logging thread), then
+the line is written by a queue listener thread, so a slow stderr never blocks the
+event loop. Libraries' stdlib loggers (uvicorn, SQLAlchemy, ...) go the same way.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import sys
+from contextvars import ContextVar
+from logging.handlers import QueueHandler, QueueListener
+
+import structlog
+from opentelemetry.trace import get_current_span
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+"""The id of the request being served; set by the request-context middleware."""
+
+_installed: tuple[QueueHandler, QueueListener] | None = None
+
+
+class ContextFilter(logging.Filter):
+    """Stamps ``request_id``, ``trace_id`` and ``span_id`` on each record, in the thread that logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
+        context = get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        return True
+
+
+def _formatter(json_lines: bool) -> logging.Formatter:
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            _drop_noise,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json_lines else _passthrough,
+            renderer,
+        ],
+    )
+
+
+def _drop_noise(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """Drop empty context (no request id outside a request) and uvicorn's coloured copy of each message."""
+    event.pop("color_message", None)
+    event.pop("message", None)  # another handler (pytest's, say) formatted the record first
+    for key in ("request_id", "trace_id", "span_id"):
+        if event.get(key) is None:
+            event.pop(key, None)
+    return event
+
+
+def _passthrough(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    return event
+
+
+def configure_logging(level: str, *, json_lines: bool) -> None:
+    """Route the root logger through one queue to stderr. Idempotent: a second call replaces the first."""
+    global _installed
+    root = logging.getLogger()
+    if _installed is not None:
+        old_handler, old_listener = _installed
+        root.removeHandler(old_handler)
+        old_listener.stop()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = QueueHandler(records)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(_formatter(json_lines))
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("%(message)s"))
+    listener = QueueListener(records, stream)
+    listener.start()
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    # the app writes its own access line (with the route template, the request id and the trace id)
+    logging.getLogger("uvicorn.access").handlers.clear()
+    logging.getLogger("uvicorn.access").propagate = False
+    _installed = (handler, listener)
+
+
+def _stop() -> None:
+    if _installed is not None:
+        _installed[1].stop()
+
+
+atexit.register(_stop)

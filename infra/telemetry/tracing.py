@@ -1,0 +1,93 @@
+"""OpenTelemetry tracing from the standard ``OTEL_*`` settings: exporter, sampler, resource, batch processor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+
+ExporterName = Literal["otlp", "console", "none"]
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+SamplerName = Literal[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+]
+
+DEFAULT_OTLP_ENDPOINTS: dict[OtlpProtocol, str] = {
+    "http/protobuf": "http://localhost:4318",
+    "grpc": "http://localhost:4317",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TracingOptions:
+    service_name: str
+    service_version: str
+    environment: str
+    exporter: ExporterName = "none"
+    protocol: OtlpProtocol = "http/protobuf"
+    endpoint: str | None = None
+    sampler: SamplerName = "parentbased_always_on"
+    sampler_arg: float = 1.0
+
+
+def build_sampler(name: SamplerName, ratio: float) -> Sampler:
+    """The sampler the OpenTelemetry spec names ``name`` (``OTEL_TRACES_SAMPLER``), with ``ratio`` as its arg."""
+    samplers: dict[SamplerName, Sampler] = {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "traceidratio": TraceIdRatioBased(ratio),
+        "parentbased_always_on": ParentBased(ALWAYS_ON),
+        "parentbased_always_off": ParentBased(ALWAYS_OFF),
+        "parentbased_traceidratio": ParentBased(TraceIdRatioBased(ratio)),
+    }
+    return samplers[name]
+
+
+def build_exporter(options: TracingOptions) -> SpanExporter | None:
+    if options.exporter == "none":
+        return None
+    if options.exporter == "console":
+        return ConsoleSpanExporter(service_name=options.service_name)
+    endpoint = (options.endpoint or DEFAULT_OTLP_ENDPOINTS[options.protocol]).rstrip("/")
+    if options.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter(endpoint=f"{endpoint}/v1/traces")
+
+
+def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None = None) -> TracerProvider | None:
+    """A provider exporting through a batch processor, or None when tracing is off.
+
+    ``exporter`` replaces the one the options name (tests pass an in-memory one).
+    """
+    exporter = exporter or build_exporter(options)
+    if exporter is None:
+        return None
+    resource = Resource.create(
+        {
+            "service.name": options.service_name,
+            "service.version": options.service_version,
+            "deployment.environment.name": options.environment,
+        }
+    )
+    provider = TracerProvider(resource=resource, sampler=build_sampler(options.sampler, options.sampler_arg))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider

@@ -1,0 +1,39 @@
+"""``/metrics``: Prometheus text that prometheus_client parses, with the dependency and request metrics."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from tests.conftest import Actor, Api
+
+
+def samples(text: str) -> dict[str, list[Sample]]:
+    found: dict[str, list[Sample]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append(sample)
+    return found
+
+
+async def test_metrics_hold_dependency_and_request_metrics(api: Api, alice: Actor) -> None:
+    project = (await api.client.post("/projects", json={"name": "measured"}, headers=alice.headers)).json()
+    for _ in range(3):
+        assert (await api.client.get(f"/projects/{project['id']}", headers=alice.headers)).status_code == 200
+
+    response = await api.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    metrics = samples(response.text)
+
+    resolved = {(s.labels["dependency"], s.labels["status"]): s.value for s in metrics["dependency_requests_total"]}
+    assert resolved[("project_service", "ok")] >= 4
+    assert resolved[("db_session", "ok")] >= 4
+    durations = {s.labels["dependency"] for s in metrics["dependency_duration_seconds_count"]}
+    assert {"project_service", "db_session", "current_user"} <= durations
+    assert any(s.labels.get("le") == "+Inf" for s in metrics["dependency_duration_seconds_bucket"])
+
+    requests = metrics["http_requests_total"]
+    paths = {s.labels["path"] for s in requests}
+    assert "/projects/{project_id}" in paths  # route templates, not raw ids: bounded cardinality
+    assert not any(project["id"] in path for path in paths)
