@@ -67,7 +67,16 @@ ENDPOINTS = {
     "list": "GET /projects",
     "post": "POST /projects",
 }
-TARGETS = ("service", "floor")
+COMPARISONS = {
+    # name: (targets in run order, baseline target for the ratio column)
+    "floor": (("service", "floor"), "floor"),
+    "tracing": (("off", "trace100", "trace10"), "off"),
+}
+TRACING_ENV = {
+    "off": {"OTEL_TRACES_EXPORTER": "none"},
+    "trace100": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.0"},
+    "trace10": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+}
 
 READY_TIMEOUT_S = 60.0
 CLI_TIMEOUT_S = 120.0
@@ -507,12 +516,14 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def report(results: list[WrkResult], endpoints: list[str]) -> list[dict[str, Any]]:
+def report(
+    results: list[WrkResult], endpoints: list[str], targets: tuple[str, ...], baseline: str
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for mode in endpoints:
-        by_target = {t: [r for r in results if r.endpoint == mode and r.target == t] for t in TARGETS}
-        rps = {t: median([r.rps for r in by_target[t]]) for t in TARGETS}
-        for target in TARGETS:
+        by_target = {t: [r for r in results if r.endpoint == mode and r.target == t] for t in targets}
+        rps = {t: median([r.rps for r in by_target[t]]) for t in targets}
+        for target in targets:
             runs = by_target[target]
             errors: Counter[str] = Counter()
             for r in runs:
@@ -526,11 +537,11 @@ def report(results: list[WrkResult], endpoints: list[str]) -> list[dict[str, Any
                     "p99_ms": round(median([r.p99_ms for r in runs]), 2),
                     "rounds_rps": [round(r.rps) for r in runs],
                     "errors": dict(errors),
-                    "ratio": round(rps["service"] / rps["floor"], 3) if target == "service" and rps["floor"] else None,
+                    "ratio": round(rps[target] / rps[baseline], 3) if target != baseline and rps[baseline] else None,
                 }
             )
     header = (
-        f"{'endpoint':<20} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'service/floor':>14}  rounds req/s"
+        f"{'endpoint':<20} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x/' + baseline:>14}  rounds req/s"
     )
     print("\n" + header)
     print("-" * len(header))
@@ -609,6 +620,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="floor runs the GET queries without BEGIN/COMMIT (default: in a transaction, like the service)",
     )
+    parser.add_argument(
+        "--compare",
+        choices=sorted(COMPARISONS),
+        default="floor",
+        help="floor: the service against a bare-ASGI floor (default);\n"
+        "tracing: the service with tracing off, 100%% sampled and 10%% sampled (OTLP to a local sink)",
+    )
     parser.add_argument("--profile", action="store_true", help="after the comparison, py-spy the service per endpoint")
     parser.add_argument("--profile-only", action="store_true", help="skip the comparison; only profile the service")
     parser.add_argument("--profile-duration", type=float, default=10.0, help="seconds of py-spy per endpoint")
@@ -663,36 +681,52 @@ def main(argv: list[str] | None = None) -> int:
         create_user(env, writer)
         log("users created, schema migrated")
 
-        service = start_server("service", "app.asgi:app", free_port(), env, out_dir)
-        servers.append(service)
-        floor = start_server(
-            "floor", "bench.floor_app:app", free_port(), floor_env(dsn, not args.floor_autocommit_reads), out_dir
-        )
-        servers.append(floor)
-        wait_ready(service)
-        wait_ready(floor)
-        log(f"service pid {service.pid} on :{service.port}, floor pid {floor.pid} on :{floor.port}")
+        targets, baseline = COMPARISONS[args.compare]
+        by_name: dict[str, Server] = {}
+        if args.compare == "floor":
+            by_name["service"] = start_server("service", "app.asgi:app", free_port(), env, out_dir)
+            by_name["floor"] = start_server(
+                "floor", "bench.floor_app:app", free_port(), floor_env(dsn, not args.floor_autocommit_reads), out_dir
+            )
+        else:
+            sink_port = free_port()
+            sink = subprocess.Popen([sys.executable, str(BENCH_DIR / "otlp_sink.py"), str(sink_port)])
+            servers.append(Server("otlp-sink", sink_port, sink, out_dir / "sink.log"))
+            tracing = {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+            }
+            for name in targets:
+                by_name[name] = start_server(
+                    name, "app.asgi:app", free_port(), {**env, **tracing, **TRACING_ENV[name]}, out_dir
+                )
+        servers.extend(by_name.values())
+        for server in by_name.values():
+            wait_ready(server)
+        log(", ".join(f"{s.name} pid {s.pid} on :{s.port}" for s in by_name.values()))
+        service = next(iter(by_name.values()))
 
         reader_token = get_token(service.port, reader)
         writer_token = get_token(service.port, writer)
         ids = seed_projects(service.port, reader_token, args.seed)
         ids_file = out_dir / "project_ids.txt"
         ids_file.write_text("\n".join(ids) + "\n")
-        check_same_answers(service, floor, reader_token, ids[0])
-        log(f"{len(ids)} projects seeded; both apps answer the same JSON")
+        if "floor" in by_name:
+            check_same_answers(service, by_name["floor"], reader_token, ids[0])
+            log(f"{len(ids)} projects seeded; both apps answer the same JSON")
 
         token_for = {"get": reader_token, "list": reader_token, "post": writer_token}
-        by_name = {"service": service, "floor": floor}
         results: list[WrkResult] = []
         rows: list[dict[str, Any]] = []
         if not args.profile_only:
             if args.warmup > 0:
                 for mode in args.endpoints:
-                    for target in TARGETS:
+                    for target in targets:
                         run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
                 log("warm-up done")
             for round_no in range(1, args.rounds + 1):
-                order = TARGETS if round_no % 2 else tuple(reversed(TARGETS))
+                order = targets if round_no % 2 else tuple(reversed(targets))
                 for mode in args.endpoints:
                     for target in order:
                         result = run_wrk(
@@ -711,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"round {round_no} {ENDPOINTS[mode]:<18} {target:<7} {result.rps:8.1f} req/s "
                             f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.2f} ms{errors}"
                         )
-            rows = report(results, args.endpoints)
+            rows = report(results, args.endpoints, targets, baseline)
 
         profiles: dict[str, Any] = {}
         if args.profile:
@@ -727,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": args.rounds,
                 "seeded_projects": args.seed,
                 "floor_read_tx": not args.floor_autocommit_reads,
+                "compare": args.compare,
             }
         )
         (out_dir / "results.json").write_text(
