@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import OAuth2PasswordBearerAuth, Token
 
 from domain.principal import Principal
@@ -25,6 +26,28 @@ async def principal_from_token(token: Token, _: ASGIConnection[Any, Any, Any, An
         return None
     scope = token.extras.get("scope", "")
     email = token.extras.get("email", "")
+    if not isinstance(scope, str) or not isinstance(email, str):
+        return None
+    return Principal(id=subject, email=email, scopes=frozenset(scope.split()))
+
+
+def principal_from_bearer(authorization: str | None, *, secret: str, algorithm: str, issuer: str) -> Principal | None:
+    """The principal of an ``Authorization: Bearer`` header, or None when absent or invalid.
+
+    For public routes that show more to some callers (``/health/detailed`` to ``admin``).
+    """
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not encoded:
+        return None
+    try:
+        token = Token.decode(encoded.strip(), secret=secret, algorithm=algorithm, issuer=[issuer])
+    except NotAuthorizedException:
+        return None
+    try:
+        subject = UUID(token.sub)
+    except ValueError:
+        return None
+    scope, email = token.extras.get("scope", ""), token.extras.get("email", "")
     if not isinstance(scope, str) or not isinstance(email, str):
         return None
     return Principal(id=subject, email=email, scopes=frozenset(scope.split()))

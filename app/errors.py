@@ -54,6 +54,10 @@ def _is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def _is_integrity_violation(exc: BaseException) -> bool:
+    return any(isinstance(link, sa_exc.IntegrityError) for link in _chain(exc))
+
+
 def _body(scope: Scope, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": message, "request_id": request_id(scope), **extra}
 
@@ -89,12 +93,14 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
         headers.update(exc.headers or {})
     elif isinstance(exc, aa.NotFoundError):
         status, body = 404, _body(scope, "not found")
-    elif isinstance(exc, aa.DuplicateKeyError | aa.IntegrityError):
-        status, body = 409, _body(scope, "conflicts with an existing resource")
     elif _is_unavailable(exc):
+        # before the conflict check: advanced-alchemy wraps *every* statement error, a dropped
+        # connection included, in its IntegrityError
         logger.warning("dependency unavailable: %s", type(exc).__name__, exc_info=exc)
         status, body = 503, _body(scope, "a dependency is unavailable, retry shortly")
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    elif isinstance(exc, aa.DuplicateKeyError) or _is_integrity_violation(exc):
+        status, body = 409, _body(scope, "conflicts with an existing resource")
     else:
         logger.error("unhandled error", exc_info=exc)
         status, body = 500, _body(scope, "internal server error")

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins import PluginProtocol
 from opentelemetry.sdk.trace import TracerProvider
 
-from app.auth import build_auth
+from app.auth import build_auth, principal_from_bearer
 from app.cli import ServiceCLIPlugin
+from app.di import provide
 from app.di.plugin import DependencyRegistryPlugin, Overrides
 from app.di.providers import PASSWORD_HASHER_STATE_KEY, TOKEN_ISSUER_STATE_KEY, service_dependencies
 from app.errors import error_response, send_error_response
-from app.health import STARTED_AT_STATE_KEY, HealthController
+from app.health import HealthPlugin
 from app.plugins.cache import CachePlugin
 from app.plugins.database import DatabasePlugin
 from app.plugins.http_client import HttpClientPlugin
+from app.rate_limit import RateLimitPlugin
 from app.request_context import finish_response
 from app.settings import Settings, SettingsError, load_settings
 from app.telemetry import TelemetryPlugin
+from domain.principal import Principal
 from domain.projects.controller import ProjectController
 from domain.tags.controller import TagController
 from domain.tasks.controller import TaskController
@@ -46,6 +51,20 @@ def _settings_or_exit() -> Settings:
         return load_settings()
     except SettingsError as exc:
         raise SystemExit(f"configuration error: {exc}") from None
+
+
+def optional_user_provider(secret: str, settings: Settings) -> Callable[[Request[Any, Any, Any]], Principal | None]:
+    """The caller of a public route, when it sent a valid token (``/health/detailed`` shows admins more)."""
+
+    def provide_optional_user(request: Request[Any, Any, Any]) -> Principal | None:
+        return principal_from_bearer(
+            request.headers.get("authorization"),
+            secret=secret,
+            algorithm=settings.jwt_algorithm,
+            issuer=settings.jwt_issuer,
+        )
+
+    return provide_optional_user
 
 
 def _signing_secret(settings: Settings) -> str:
@@ -98,27 +117,43 @@ def create_app(
     }
     telemetry = TelemetryPlugin(settings, VERSION, tracer_provider)
     request_tracing = telemetry.opentelemetry_plugin()
+    # Order matters: lifespans open in this order and close in reverse.
+    plugins: list[PluginProtocol] = [telemetry]
+    if request_tracing is not None:
+        plugins.append(request_tracing)
+    plugins += [
+        SQLAlchemyInitPlugin(config=sqlalchemy_config),
+        DatabasePlugin(sqlalchemy_config, auto_migrate=settings.auto_migrate),
+        CachePlugin(settings.redis_url, settings.cache_namespace),
+        HttpClientPlugin(
+            timeout=settings.http_client_timeout,
+            max_connections=settings.http_client_max_connections,
+            user_agent=f"video-opusclip/{VERSION}",
+        ),
+    ]
+    if settings.rate_limit_enabled:
+        plugins.append(
+            RateLimitPlugin(
+                default=settings.rate_limit_default,
+                routes={("POST", "/video/process"): settings.rate_limit_video_process},
+                namespace=settings.cache_namespace,
+            )
+        )
+    plugins += [
+        HealthPlugin(interval=settings.health_check_interval, timeout=settings.health_check_timeout),
+        ServiceCLIPlugin(),
+        DependencyRegistryPlugin(overrides or {}, telemetry.tracer),  # last: sees every registration
+    ]
+    dependencies = {
+        **service_dependencies(),
+        "optional_user": provide("optional_user", optional_user_provider(secret, settings)),
+    }
 
     return Litestar(
-        route_handlers=[AuthController, ProjectController, TaskController, TagController, HealthController],
-        dependencies=dict(service_dependencies()),
-        plugins=[
-            # Order matters: lifespans open in this order and close in reverse.
-            telemetry,
-            *([request_tracing] if request_tracing else []),
-            SQLAlchemyInitPlugin(config=sqlalchemy_config),
-            DatabasePlugin(sqlalchemy_config, auto_migrate=settings.auto_migrate),
-            CachePlugin(settings.redis_url, settings.cache_namespace),
-            HttpClientPlugin(
-                timeout=settings.http_client_timeout,
-                max_connections=settings.http_client_max_connections,
-                user_agent=f"video-opusclip/{VERSION}",
-            ),
-            ServiceCLIPlugin(),
-            DependencyRegistryPlugin(overrides or {}, telemetry.tracer),
-        ],
+        route_handlers=[AuthController, ProjectController, TaskController, TagController],
+        dependencies=dict(dependencies),
+        plugins=plugins,
         on_app_init=[auth.on_app_init],
-        on_startup=[_mark_started],
         middleware=[TransactionMiddleware(sqlalchemy_config.session_scope_key, send_error_response, telemetry.tracer)],
         before_send=[finish_response],
         exception_handlers={Exception: error_response},
@@ -132,7 +167,3 @@ def create_app(
         logging_config=None,  # TelemetryPlugin configures logging (structured, with request and trace ids)
         debug=False,
     )
-
-
-def _mark_started(app: Litestar) -> None:
-    app.state[STARTED_AT_STATE_KEY] = time.monotonic()

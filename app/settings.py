@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
+import limits
 import msgspec
 from dotenv import dotenv_values
 
@@ -61,6 +62,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     password_hash_time_cost: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
     password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=1024, le=1_048_576)] = 65_536
 
+    health_check_interval: Annotated[float, msgspec.Meta(ge=0.2, le=300)] = 10.0
+    """Seconds between two runs of the background health monitor; readiness answers from its last run."""
+    health_check_timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
+    """Seconds one dependency check may take before it counts as failed."""
+    shutdown_drain_delay: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
+    """After SIGTERM: seconds the server keeps accepting requests while readiness answers 503."""
+    shutdown_drain_timeout: Annotated[float, msgspec.Meta(ge=0, le=600)] = 25.0
+    """After the drain delay: seconds in-flight requests may take to finish before they are cut."""
+
+    rate_limit_enabled: bool = True
+    rate_limit_default: str = "120/minute"
+    """Per user (per client IP when anonymous), every route but probes and metrics."""
+    rate_limit_video_process: str = "10/minute"
+    """The stricter limit of ``POST /video/process``."""
+
     http_client_timeout: PositiveFloat = 10.0
     http_client_max_connections: PositiveInt = 100
 
@@ -104,6 +120,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise SettingsError(
                     f"REDIS_URL: scheme {redis_scheme!r} is not supported; use redis://, rediss:// or unix://"
                 )
+        for variable, value in (
+            ("RATE_LIMIT_DEFAULT", self.rate_limit_default),
+            ("RATE_LIMIT_VIDEO_PROCESS", self.rate_limit_video_process),
+        ):
+            try:
+                limits.parse(value)
+            except ValueError:
+                raise SettingsError(
+                    f"{variable}: {value!r} is not a rate such as '120/minute' or '10 per second'"
+                ) from None
+        if self.health_check_timeout >= self.health_check_interval:
+            raise SettingsError("HEALTH_CHECK_TIMEOUT: must be shorter than HEALTH_CHECK_INTERVAL")
         if self.is_production and not self.jwt_secret:
             raise SettingsError("JWT_SECRET: must be set when APP_ENV=production")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:

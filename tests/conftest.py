@@ -37,6 +37,7 @@ def make_settings(env: Backend, **overrides: Any) -> Settings:
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 8192,
         "cache_namespace": f"vo-test-{env.name}",
+        "rate_limit_default": "100000/minute",  # the rate-limit tests set their own
         **overrides,
     }
     return Settings(**values)

@@ -12,9 +12,11 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.plugins import InitPluginProtocol
 from litestar.types import Scope
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.di import provide
+from app.health import Group, HealthCheck, health_registry
 from app.telemetry import TRACER_PROVIDER_STATE_KEY
 from domain.errors import ServiceUnavailableError
 from infra.db.config import configure_sqlite
@@ -42,6 +44,10 @@ class DatabasePlugin(InitPluginProtocol):
         self.schema = SchemaManager(config)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        registry = health_registry(app_config)
+        registry.register(HealthCheck("database", Group.DATABASE, self._check_database))
+        registry.register(HealthCheck("schema", Group.DATABASE, self._check_schema_current))
+        registry.require_startup("migrations")
         app_config.lifespan.append(self._lifespan)
         app_config.dependencies["db_session"] = provide("db_session", self._provide_session)
         return app_config
@@ -58,19 +64,41 @@ class DatabasePlugin(InitPluginProtocol):
         if tracer_provider is not None:
             instrument_engine(engine, tracer_provider)
         app.state[SCHEMA_READY_STATE_KEY] = await self._check_schema(engine)
-        yield
+        health_registry(app).startup_done("migrations")
+        logger.info("database pool opened (%s)", engine.dialect.name)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+            logger.info("database pool closed")
 
-    async def _check_schema(self, engine: AsyncEngine) -> bool:
+    async def _check_database(self, app: Litestar) -> str:
+        async with self.engine(app).connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return self.engine(app).dialect.name
+
+    async def _check_schema_current(self, app: Litestar) -> str:
+        """Re-read the schema's version each run, so that a pod waiting for ``task migrate`` becomes
+        ready once it has run, without a restart."""
+        app.state[SCHEMA_READY_STATE_KEY] = ready = await self._check_schema(self.engine(app), quiet=True)
+        if not ready:
+            raise RuntimeError("the database schema is not at the migrations' head")
+        return "at head"
+
+    async def _check_schema(self, engine: AsyncEngine, *, quiet: bool = False) -> bool:
+        """``quiet``: the health monitor's re-checks log nothing (it logs transitions itself)."""
         try:
             state = await self.schema.state(engine)
             if not state.is_current and self.auto_migrate:
                 logger.info("%s; upgrading (auto-migrate is on)", state.describe())
                 state = await self.schema.upgrade(engine)
         except Exception as exc:
-            logger.error("database schema could not be checked: %s", exc)
+            if not quiet:
+                logger.error("database schema could not be checked: %s", exc)
             return False
         if not state.is_current:
-            logger.error("%s; refusing to serve until `task migrate` has run", state.describe())
+            if not quiet:
+                logger.error("%s; refusing to serve until `task migrate` has run", state.describe())
             return False
         return True
 

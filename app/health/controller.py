@@ -1,0 +1,117 @@
+"""The probes of API.md. Every answer comes from the monitor's latest results: no probe touches a dependency.
+
+- ``/health/live``: the process can serve (the event loop answers and the monitor runs);
+  nothing outside the process, so a database outage never gets pods restarted.
+- ``/health/ready``: started, not draining, and every required dependency passed.
+- ``/health/startup``: start-up work (migrations checked, models loaded and warmed) is done.
+- ``/health`` and ``/health/detailed``: the seed's summaries. Latencies and error texts only for ``admin``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+
+from app.health.checks import CheckResult, Group, HealthRegistry, Status
+from domain.principal import Principal
+
+_STARTED = time.monotonic()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _uptime() -> float:
+    return round(time.monotonic() - _STARTED, 3)
+
+
+def _check_view(result: CheckResult, detailed: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {"status": result.status.value, "required": result.required}
+    if detailed:
+        view.update(
+            latency_ms=result.latency_ms,
+            error=result.error,
+            detail=result.detail,
+            checked_at=result.checked_at.isoformat(),
+        )
+    return view
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+
+    @get("/", summary="Overall status (200 healthy, 503 unhealthy)")
+    async def health(self, health_registry: NamedDependency[HealthRegistry]) -> Response[dict[str, Any]]:
+        healthy = health_registry.ready
+        body = {"status": "healthy" if healthy else "unhealthy", "uptime": _uptime(), "timestamp": _now()}
+        return Response(body, status_code=200 if healthy else 503)
+
+    @get("/detailed", summary="Each dependency group; latencies and errors for admin callers")
+    async def detailed(
+        self,
+        health_registry: NamedDependency[HealthRegistry],
+        optional_user: NamedDependency[Principal | None],
+    ) -> Response[dict[str, Any]]:
+        results = list(health_registry.latest.values())
+        groups: dict[str, Any] = {group.value: all(r.ok for r in results if r.group is group) for group in Group}
+        groups["overall"] = health_registry.ready
+        is_admin = optional_user is not None and optional_user.is_admin
+        status = Status.HEALTHY if all(r.ok for r in results) else Status.DEGRADED
+        if not groups["overall"]:
+            status = Status.UNHEALTHY
+        body = {
+            "status": status.value,
+            "dependencies": groups,
+            "checks": {r.name: _check_view(r, is_admin) for r in results},
+            "draining": health_registry.draining,
+            "uptime": _uptime(),
+            "timestamp": _now(),
+        }
+        return Response(body, status_code=200 if groups["overall"] else 503)
+
+    @get("/live", summary="Liveness: the process can serve; checks nothing outside it")
+    async def live(self, health_registry: NamedDependency[HealthRegistry]) -> Response[dict[str, str]]:
+        alive = health_registry.monitor_alive
+        return Response({"status": "ok" if alive else "failed"}, status_code=200 if alive else 503)
+
+    @get("/ready", summary="Readiness: started, not draining, every required dependency answers")
+    async def ready(
+        self,
+        health_registry: NamedDependency[HealthRegistry],
+        optional_user: NamedDependency[Principal | None],
+        verbose: Annotated[
+            str | None, Parameter(description="present: list each check, as Kubernetes' /readyz?verbose does")
+        ] = None,
+    ) -> Response[Any]:
+        ready = health_registry.ready
+        status_code = 200 if ready else 503
+        if verbose is None:
+            return Response({"status": "ready" if ready else "unavailable"}, status_code=status_code)
+        is_admin = optional_user is not None and optional_user.is_admin
+        lines = [_verbose_line(r, is_admin) for r in health_registry.latest.values()]
+        if not health_registry.started:
+            lines.append(f"[-]startup pending: {', '.join(sorted(health_registry.pending_startup))}")
+        lines.append("[-]draining" if health_registry.draining else "[+]not draining")
+        lines.append("readyz check passed" if ready else "readyz check failed")
+        return Response("\n".join(lines) + "\n", status_code=status_code, media_type="text/plain")
+
+    @get("/startup", summary="Start-up work (migrations checked, models loaded and warmed) is done")
+    async def startup(self, health_registry: NamedDependency[HealthRegistry]) -> Response[dict[str, Any]]:
+        if health_registry.started:
+            return Response({"status": "started"}, status_code=200)
+        return Response({"status": "starting", "pending": sorted(health_registry.pending_startup)}, status_code=503)
+
+
+def _verbose_line(result: CheckResult, detailed: bool) -> str:
+    if result.ok:
+        return f"[+]{result.name} ok"
+    reason = result.error if detailed else "reason withheld"
+    label = "failed" if result.required else "degraded"
+    return f"[-]{result.name} {label}: {reason}"

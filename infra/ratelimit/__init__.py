@@ -1,0 +1,1 @@
+"""Rate limiting on the ``limits`` library: moving windows, atomic in Redis, per-process memory as fallback."""
