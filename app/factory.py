@@ -25,6 +25,7 @@ from app.health import HealthPlugin
 from app.plugins.cache import CachePlugin
 from app.plugins.database import DatabasePlugin
 from app.plugins.http_client import HttpClientPlugin
+from app.plugins.models import ModelPlugin
 from app.rate_limit import RateLimitPlugin
 from app.request_context import finish_response
 from app.settings import Settings, SettingsError, load_settings
@@ -130,6 +131,7 @@ def create_app(
             max_connections=settings.http_client_max_connections,
             user_agent=f"video-opusclip/{VERSION}",
         ),
+        ModelPlugin(settings),
     ]
     if settings.rate_limit_enabled:
         plugins.append(

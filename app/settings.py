@@ -77,6 +77,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_video_process: str = "10/minute"
     """The stricter limit of ``POST /video/process``."""
 
+    model_dir: str | None = None
+    """An extra model repository (``<name>/<version>/model.pt``) over the shipped one: adds models and versions."""
+    model_device: Literal["auto", "cpu", "cuda"] = "auto"
+    model_mixed_precision: Literal["none", "bf16", "fp16"] = "none"
+    """Autocast on CUDA (the seed's mixed precision); ignored on the CPU."""
+    model_threads: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+    """Intra-op threads of torch; 0 keeps torch's default (the number of cores)."""
+    model_batching: bool = True
+    model_max_pending_items: PositiveInt = 4096
+    """Queue bound per model, in items; beyond it callers get 503 with Retry-After."""
+    model_request_timeout: PositiveFloat = 30.0
+    """Seconds one inference request may wait and run before it fails with 504."""
+
     http_client_timeout: PositiveFloat = 10.0
     http_client_max_connections: PositiveInt = 100
 

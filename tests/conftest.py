@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from app import create_app
 from app.di.providers import PASSWORD_HASHER_STATE_KEY
+from app.health import health_registry
 from app.plugins.database import DatabasePlugin
 from app.settings import Settings
 from domain.users.repository import UserRepository
@@ -111,12 +113,25 @@ async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     if lifespan.done():
         waiter.cancel()
         lifespan.result()  # start-up failed: raise its error here
+    await _until_started(app)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
             yield client
     finally:
         stop.set()
         await lifespan
+
+
+async def _until_started(app: Litestar, timeout: float = 60) -> None:
+    """Wait as Kubernetes' startup and readiness probes would: models load in the background."""
+    registry = health_registry(app)
+    async with asyncio.timeout(timeout):
+        while not registry.started:
+            await asyncio.sleep(0.02)
+    with contextlib.suppress(TimeoutError):  # some tests build apps that are never ready on purpose
+        async with asyncio.timeout(5):
+            while not registry.ready:
+                await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

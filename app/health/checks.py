@@ -79,6 +79,11 @@ class HealthRegistry:
     draining: bool = False
     """Set on SIGTERM: readiness answers 503 while in-flight requests finish."""
     monitor: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def recheck_soon(self) -> None:
+        """Have the monitor run the checks now rather than at its next tick (after start-up work, say)."""
+        self.wake.set()
 
     @property
     def monitor_alive(self) -> bool:

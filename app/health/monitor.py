@@ -57,7 +57,9 @@ class HealthPlugin(InitPluginProtocol):
 
     async def _monitor(self, app: Litestar, registry: HealthRegistry) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(registry.wake.wait(), timeout=self.interval)
+            registry.wake.clear()
             try:
                 await self.check_now(app, registry)
             except Exception:  # a bug in a check must not stop the monitor (liveness watches it)
