@@ -122,15 +122,16 @@ async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
         await lifespan
 
 
-async def _until_started(app: Litestar, timeout: float = 60) -> None:
-    """Wait as Kubernetes' startup and readiness probes would: models load in the background."""
+async def _until_started(app: Litestar, startup_limit_s: float = 60) -> None:
+    """Wait as Kubernetes' startup and readiness probes would (models load in the background),
+    polling the registry as the probes do."""
     registry = health_registry(app)
-    async with asyncio.timeout(timeout):
-        while not registry.started:
+    async with asyncio.timeout(startup_limit_s):
+        while not registry.started:  # noqa: ASYNC110 - a computed state, as a probe sees it
             await asyncio.sleep(0.02)
     with contextlib.suppress(TimeoutError):  # some tests build apps that are never ready on purpose
         async with asyncio.timeout(5):
-            while not registry.ready:
+            while not registry.ready:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
 
 
