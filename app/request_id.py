@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from uuid import uuid4
+from uuid_utils import uuid7
 
 from litestar.types import Scope
 
@@ -16,12 +16,13 @@ def request_id(scope: Scope) -> str:
     state = scope.setdefault("state", {})
     rid: str | None = state.get("request_id")
     if rid is None:
-        rid = uuid4().hex
         for name, value in scope.get("headers", ()):
             if name == _HEADER:
                 candidate = value.decode("latin-1")
                 if _SANE.match(candidate):
                     rid = candidate
                 break
+        if rid is None:
+            rid = uuid7().hex  # time-ordered: ids sort as the requests came
         state["request_id"] = rid
     return rid

@@ -15,7 +15,8 @@ from domain.principal import Principal
 def require_scope(scope: str) -> Guard:
     """A guard that lets the request through when the caller's token carries ``scope`` (or ``admin``)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async on purpose: Litestar runs a sync guard in a worker thread, a thread hop per request
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal):
             raise NotAuthorizedException("authentication required")
