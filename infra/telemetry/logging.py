@@ -38,7 +38,7 @@ class ContextFilter(logging.Filter):
         return True
 
 
-_ENCODER = msgspec.json.Encoder()
+_ENCODER = msgspec.json.Encoder(enc_hook=repr)  # an extra of an odd type is logged as its repr
 
 
 def _json_dumps(event: object, **_: object) -> str:
