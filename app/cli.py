@@ -15,6 +15,7 @@ from litestar.plugins import CLIPlugin
 from app.di.graph import render_tree, route_dependencies
 from app.di.providers import PASSWORD_HASHER_STATE_KEY
 from app.plugins.database import DatabasePlugin
+from app.worker import workers_group
 from domain.errors import DomainError
 from domain.users.repository import UserRepository
 from domain.users.schemas import NewUser
@@ -72,8 +73,9 @@ def deps_command(app: Litestar, path_filter: str | None, as_json: bool) -> None:
 
 
 class ServiceCLIPlugin(CLIPlugin):
-    """The service's own commands: ``litestar users ...`` and ``litestar deps``."""
+    """The service's own commands: ``litestar users ...``, ``litestar deps``, ``litestar workers run``."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         cli.add_command(users_group)
         cli.add_command(deps_command)
+        cli.add_command(workers_group)

@@ -17,7 +17,7 @@ from litestar.types import Receive, Scope, Send
 from sqlalchemy import exc as sa_exc
 
 from app.request_id import request_id
-from domain.errors import DomainError, OAuthError, ServiceUnavailableError
+from domain.errors import DomainError, InvalidFieldsError, OAuthError
 
 logger = logging.getLogger("app.errors")
 
@@ -77,11 +77,13 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
     headers: dict[str, str] = {}
     if isinstance(exc, OAuthError):
         status, body = exc.status_code, _body(scope, exc.code, error_description=exc.message)
-    elif isinstance(exc, ServiceUnavailableError):
-        status, body = 503, _body(scope, exc.message)
-        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, InvalidFieldsError):
+        status, body = exc.status_code, _body(scope, exc.message, detail=exc.detail)
     elif isinstance(exc, DomainError):
         status, body = exc.status_code, _body(scope, exc.message)
+        retry_after = getattr(exc, "retry_after", None)  # 503 and 429 tell the client when to come back
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
     elif isinstance(exc, ValidationException):
         status, body = 400, _body(scope, "invalid request", detail=_validation_detail(exc))
     elif isinstance(exc, NotAuthorizedException):

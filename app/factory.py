@@ -26,6 +26,7 @@ from app.plugins.cache import CachePlugin
 from app.plugins.database import DatabasePlugin
 from app.plugins.http_client import HttpClientPlugin
 from app.plugins.models import ModelPlugin
+from app.plugins.video import VideoPlugin
 from app.rate_limit import RateLimitPlugin
 from app.request_context import finish_response
 from app.settings import Settings, SettingsError, load_settings
@@ -122,9 +123,10 @@ def create_app(
     plugins: list[PluginProtocol] = [telemetry]
     if request_tracing is not None:
         plugins.append(request_tracing)
+    database = DatabasePlugin(sqlalchemy_config, auto_migrate=settings.auto_migrate)
     plugins += [
         SQLAlchemyInitPlugin(config=sqlalchemy_config),
-        DatabasePlugin(sqlalchemy_config, auto_migrate=settings.auto_migrate),
+        database,
         CachePlugin(settings.redis_url, settings.cache_namespace),
         HttpClientPlugin(
             timeout=settings.http_client_timeout,
@@ -132,6 +134,7 @@ def create_app(
             user_agent=f"video-opusclip/{VERSION}",
         ),
         ModelPlugin(settings),
+        VideoPlugin(settings, database),
     ]
     if settings.rate_limit_enabled:
         plugins.append(

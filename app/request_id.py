@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from uuid_utils import uuid7
 
 from litestar.types import Scope
+from uuid_utils import uuid7
 
 _SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _HEADER = b"x-request-id"

@@ -17,6 +17,8 @@ import limits
 import msgspec
 from dotenv import dotenv_values
 
+from domain.validation import invalid_field
+
 Environment = Literal["development", "production"]
 
 _SQLITE_DEFAULT = "sqlite+aiosqlite:///./var/video_opusclip.db"
@@ -90,6 +92,34 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     model_request_timeout: PositiveFloat = 30.0
     """Seconds one inference request may wait and run before it fails with 504."""
 
+    media_dir: str | None = None
+    """Job files (uploads waiting for a worker, thumbnails, clips); default ``DATA_DIR/media``. On Kubernetes:
+    a volume the API pods and the workers share."""
+    video_max_bytes: PositiveInt = 2 * 1024**3
+    """Largest upload or download, in bytes (413 beyond it)."""
+    video_max_duration: PositiveFloat = 4 * 3600.0
+    """Longest video analysed, in seconds (422 beyond it)."""
+    video_sync_budget: Annotated[float, msgspec.Meta(ge=0, le=120)] = 20.0
+    """``POST /video/process?wait=true`` answers 200 with the result if the job ends within this many seconds."""
+    video_max_active_jobs: PositiveInt = 3
+    """Queued plus running jobs per user; the next submission gets 429."""
+    video_job_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    video_job_heartbeat: Annotated[float, msgspec.Meta(ge=0.2, le=120)] = 5.0
+    """Seconds between lease renewals of a running job; a job silent for 3 of them is given to another worker."""
+    video_job_timeout: Annotated[int, msgspec.Meta(ge=10)] = 4 * 3600
+    video_worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    """Jobs one worker process runs at once (they share its model pool and cores)."""
+    video_worker_shutdown_grace: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 60
+    """Seconds a stopping worker gives running jobs; then they are cancelled and retried elsewhere."""
+    video_queue_name: str = "video"
+    clip_min_seconds: PositiveFloat = 5.0
+    clip_max_seconds: PositiveFloat = 60.0
+    fetch_allow_networks: str = ""
+    """Comma-separated networks (``127.0.0.1/32``) that video URLs may point to although they are private."""
+    fetch_connect_timeout: PositiveFloat = 10.0
+    fetch_read_timeout: PositiveFloat = 30.0
+    fetch_total_timeout: PositiveFloat = 1800.0
+
     http_client_timeout: PositiveFloat = 10.0
     http_client_max_connections: PositiveInt = 100
 
@@ -115,6 +145,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def media_root(self) -> str:
+        return self.media_dir or f"{self.data_dir}/media"
 
     @property
     def auto_migrate(self) -> bool:
@@ -143,6 +177,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise SettingsError(
                     f"{variable}: {value!r} is not a rate such as '120/minute' or '10 per second'"
                 ) from None
+        if self.clip_min_seconds > self.clip_max_seconds:
+            raise SettingsError("CLIP_MIN_SECONDS: must not exceed CLIP_MAX_SECONDS")
         if self.health_check_timeout >= self.health_check_interval:
             raise SettingsError("HEALTH_CHECK_TIMEOUT: must be shorter than HEALTH_CHECK_INTERVAL")
         if self.is_production and not self.jwt_secret:
@@ -183,10 +219,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 
 
 def _explain(exc: msgspec.ValidationError) -> str:
-    message = str(exc)
-    # msgspec reports "Expected `int`, got `str` - at `$.db_pool_size`"
-    if " - at `$." in message:
-        text, _, path = message.rpartition(" - at `$.")
-        field = path.rstrip("`").split(".", 1)[0].split("[", 1)[0]
-        return f"{_FIELDS.get(field, field.upper())}: {text}"
-    return message
+    field, message = invalid_field(exc)
+    return f"{_FIELDS.get(field, field.upper())}: {message}" if field else message

@@ -55,3 +55,23 @@ class DependencyTimeoutError(DomainError):
     """A dependency took longer than the request may wait (for example a model's inference queue)."""
 
     status_code = 504
+
+
+class TooManyRequestsError(DomainError):
+    """The caller has too much under way (e.g. running jobs); ``retry_after`` seconds is a fair wait."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidFieldsError(DomainError):
+    """A body the service parsed itself (not through Litestar) failed validation: one entry per bad field."""
+
+    status_code = 400
+
+    def __init__(self, message: str, detail: list[dict[str, str | None]]) -> None:
+        super().__init__(message)
+        self.detail = detail

@@ -10,7 +10,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +25,9 @@ class Backend:
     name: str
     database_url: str
     redis_url: str | None
+    work_dir: Path
+    """Files of the apps on this backend (media); the same for every app built on it."""
+    queue_name: str = field(default_factory=lambda: f"video-test-{uuid.uuid4().hex[:10]}")
 
 
 def _asyncpg_dsn_for(database: str) -> str:
@@ -70,8 +73,8 @@ async def require_redis() -> str:
 @asynccontextmanager
 async def backend(name: str, tmp_dir: Path) -> AsyncIterator[Backend]:
     if name == "sqlite":
-        yield Backend(name, f"sqlite+aiosqlite:///{tmp_dir / 'test.db'}", None)
+        yield Backend(name, f"sqlite+aiosqlite:///{tmp_dir / 'test.db'}", None, tmp_dir)
         return
     redis_url = await require_redis()
     async with postgres_database() as url:
-        yield Backend(name, url, redis_url)
+        yield Backend(name, url, redis_url, tmp_dir)

@@ -19,7 +19,9 @@ from app import create_app
 from app.di.providers import PASSWORD_HASHER_STATE_KEY
 from app.health import health_registry
 from app.plugins.database import DatabasePlugin
+from app.plugins.video import VideoPlugin
 from app.settings import Settings
+from app.worker import run_worker
 from domain.users.repository import UserRepository
 from domain.users.schemas import NewUser
 from domain.users.service import UserService
@@ -40,6 +42,13 @@ def make_settings(env: Backend, **overrides: Any) -> Settings:
         "password_hash_memory_kib": 8192,
         "cache_namespace": f"vo-test-{env.name}",
         "rate_limit_default": "100000/minute",  # the rate-limit tests set their own
+        "media_dir": str(env.work_dir / "media"),
+        "video_queue_name": env.queue_name,
+        "fetch_allow_networks": "127.0.0.1/32",  # the tests' media server; nothing else private
+        "video_job_heartbeat": 0.5,
+        "video_sync_budget": 30.0,
+        "clip_min_seconds": 2.0,
+        "clip_max_seconds": 8.0,
         **overrides,
     }
     return Settings(**values)
@@ -137,9 +146,20 @@ async def _until_started(app: Litestar, startup_limit_s: float = 60) -> None:
 
 @pytest.fixture(scope="session")
 async def api(backend_env: Backend) -> AsyncIterator[Api]:
+    """The app on one backend. On PostgreSQL + Redis, video jobs go to the SAQ queue, so a worker
+    (the same code as ``litestar workers run``) drains it in this process."""
     app = create_app(make_settings(backend_env))
     async with serve(app) as client:
-        yield Api(app, client, backend_env)
+        if backend_env.redis_url is None:
+            yield Api(app, client, backend_env)
+            return
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(app, app.plugins.get(VideoPlugin), stop))
+        try:
+            yield Api(app, client, backend_env)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, timeout=60)
 
 
 @pytest.fixture

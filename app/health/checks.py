@@ -80,6 +80,8 @@ class HealthRegistry:
     """Set on SIGTERM: readiness answers 503 while in-flight requests finish."""
     monitor: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    reported_failures: set[str] = field(default_factory=set)
+    """Checks whose failure the monitor logged (it logs the recovery once, too)."""
 
     def recheck_soon(self) -> None:
         """Have the monitor run the checks now rather than at its next tick (after start-up work, say)."""

@@ -67,10 +67,9 @@ class HealthPlugin(InitPluginProtocol):
 
     @staticmethod
     async def check_now(app: Litestar, registry: HealthRegistry) -> None:
-        previous = dict(registry.latest)
         for result in (await registry.run(app)).values():
             DEPENDENCY_HEALTH.labels(result.name).set(1 if result.ok else 0)
-            _log_transition(previous.get(result.name), result)
+            _log_transition(registry, result)
 
 
 @singleton
@@ -79,11 +78,13 @@ def provide_health_registry(state: State) -> HealthRegistry:
     return registry
 
 
-def _log_transition(before: CheckResult | None, now: CheckResult) -> None:
-    if before is not None and before.ok == now.ok:
-        return
-    if not now.ok:
+def _log_transition(registry: HealthRegistry, now: CheckResult) -> None:
+    """Once per change. While start-up work runs, failures are expected (a model still loading) and
+    are not logged; one still failing after start-up is."""
+    if not now.ok and now.name not in registry.reported_failures and registry.started:
+        registry.reported_failures.add(now.name)
         level = logging.ERROR if now.required else logging.WARNING
         logger.log(level, "dependency %s is %s: %s", now.name, now.status.value, now.error)
-    elif before is not None:
+    elif now.ok and now.name in registry.reported_failures:
+        registry.reported_failures.discard(now.name)
         logger.info("dependency %s is healthy again", now.name)

@@ -77,8 +77,6 @@ class ModelPlugin(InitPluginProtocol):
             await pool.start()
             registry.startup_done("models")
             registry.recheck_soon()
-            states = ", ".join(f"{name} {status.state.value}" for name, status in pool.status().items())
-            logger.info("model pool started on %s: %s", pool.device, states or "no models")
 
         loading = asyncio.create_task(load(), name="model-pool-start")
         try:
@@ -87,8 +85,7 @@ class ModelPlugin(InitPluginProtocol):
             if not loading.done():
                 loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
-            await pool.close()
-            logger.info("model pool closed")
+            await pool.close()  # it logs "model pool closed"
 
 
 async def _check_models(app: Litestar) -> str:

@@ -1,0 +1,87 @@
+"""Bodies of the ``/video`` endpoints (API.md, "Video")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from domain.video.models import JobStatus, VideoJob
+from domain.video.schemas import MaxLength, ProcessingType
+
+VideoUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048, description="http(s) URL of the video")]
+
+
+class ProcessRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``POST /video/process`` as JSON; an upload sends the same fields (but ``video_url``) as form parts."""
+
+    video_url: VideoUrl
+    processing_type: ProcessingType
+    max_length: MaxLength = 10
+    project_id: UUID | None = None
+
+
+class UploadForm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The text parts of a ``multipart/form-data`` upload, beside its ``file`` part."""
+
+    processing_type: ProcessingType
+    max_length: MaxLength = 10
+    project_id: UUID | None = None
+
+
+class JobAccepted(msgspec.Struct, kw_only=True):
+    job_id: UUID
+    status_url: str
+
+
+class JobCompleted(msgspec.Struct, kw_only=True):
+    success: bool
+    job_id: UUID
+    result: dict[str, Any]
+
+
+class JobSource(msgspec.Struct, kw_only=True, omit_defaults=True):
+    url: str | None = None
+    filename: str | None = None
+
+
+class JobOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: UUID
+    status: JobStatus
+    progress: float
+    processing_type: ProcessingType
+    max_length: int
+    created_at: datetime
+    updated_at: datetime
+    project_id: UUID | None = None
+    source: JobSource = msgspec.field(default_factory=JobSource)
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def job_path(job_id: UUID) -> str:
+    return f"/video/jobs/{job_id}"
+
+
+def to_job_out(job: VideoJob) -> JobOut:
+    return JobOut(
+        id=job.id,
+        status=job.status,
+        progress=round(job.progress, 4),
+        processing_type=job.processing_type,
+        max_length=job.max_length,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        project_id=job.project_id,
+        source=JobSource(url=job.source_url, filename=job.source_name),
+        attempts=job.attempts,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        result=job.result,
+        error=job.error,
+    )

@@ -1,0 +1,411 @@
+"""Running one attempt of a video job, on a worker: claim, fetch, analyse, write the outputs, finish.
+
+The row is the lease. A worker claims a queued row (``queued -> running``, one more
+attempt) in one conditional UPDATE, so two workers never run the same attempt; it
+renews ``heartbeat_at`` while it works; and whatever happens, it leaves the row in a
+final status or back in ``queued`` for a retry. A worker that dies leaves a stale
+heartbeat: :func:`reap` hands the job to another worker (bounded attempts), so no
+job stays ``running`` for ever.
+
+Progress goes 0..1: fetching up to 0.05, the analysis (every frame) up to 0.85, the
+thumbnail 0.9, the clips up to 1. Each progress write also reads ``cancel_requested``,
+so a cancel stops the job at its next batch of frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import select, update
+
+from domain.errors import DomainError
+from domain.video.job_schemas import job_path
+from domain.video.models import JobStatus, VideoJob
+from domain.video.ports import ClipCutter, MediaStore, ThumbnailRenderer, VideoAnalyzer
+from domain.video.schemas import ClipLengths, ProcessingType, VideoAnalysis
+from domain.video.selection import highlights_result, scenes_result
+from domain.video.sources import VideoFetcher
+from domain.video.watch import SessionFactory
+
+logger = logging.getLogger("domain.video.runner")
+
+Heartbeat = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerPolicy:
+    max_attempts: int = 3
+    heartbeat_seconds: float = 5.0
+    """How often a running job renews its lease; a lease older than 3 beats is stale (see :func:`reap`)."""
+    retry_delay_seconds: float = 5.0
+    """Pause before the next attempt after a transient failure (doubling each attempt)."""
+    clip_lengths: ClipLengths = field(default_factory=ClipLengths)
+    progress_every_seconds: float = 0.5
+
+    @property
+    def stale_after(self) -> float:
+        return self.heartbeat_seconds * 3
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    status: JobStatus | None
+    """The status the attempt left: final, ``queued`` (retry), or None when there was nothing to run."""
+    retry_in: float | None = None
+    """Seconds after which the job should be enqueued again (a transient failure)."""
+
+
+class JobCancelledError(Exception):
+    """The job was cancelled (or its lease lost) while it ran."""
+
+
+@dataclass(slots=True)
+class _Claim:
+    id: UUID
+    processing_type: ProcessingType
+    max_length: int
+    source_url: str | None
+    attempt: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class VideoJobRunner:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        fetcher: VideoFetcher,
+        analyzer: VideoAnalyzer,
+        thumbnails: ThumbnailRenderer,
+        clips: ClipCutter,
+        media: MediaStore,
+        policy: RunnerPolicy,
+    ) -> None:
+        self._sessions = sessions
+        self._fetcher = fetcher
+        self._analyzer = analyzer
+        self._thumbnails = thumbnails
+        self._clips = clips
+        self._media = media
+        self._policy = policy
+
+    async def run(self, job_id: UUID, heartbeat: Heartbeat | None = None) -> RunOutcome:
+        claim = await self._claim(job_id)
+        if claim is None:
+            return RunOutcome(None)
+        logger.info("job %s: attempt %d (%s)", job_id, claim.attempt, claim.processing_type.value)
+        attempt = _Attempt(self, claim, heartbeat)
+        status = JobStatus.FAILED
+        try:
+            result = await attempt.run_with_lease()
+        except JobCancelledError:
+            status = await self._finish(job_id, JobStatus.CANCELLED, error="cancelled")
+            return RunOutcome(status)
+        except DomainError as exc:
+            if exc.status_code >= 500:  # a dependency was away (503/504): worth another attempt
+                return await self._retry_or_fail(claim, exc)
+            status = await self._finish(job_id, JobStatus.FAILED, error=exc.message, error_status=exc.status_code)
+            return RunOutcome(status)
+        except Exception as exc:
+            logger.exception("job %s: attempt %d failed", job_id, claim.attempt)
+            return await self._retry_or_fail(claim, exc)
+        else:
+            status = await self._finish(job_id, JobStatus.SUCCEEDED, result=result)
+            return RunOutcome(status)
+        finally:
+            self._media.discard_scratch(job_id)
+            if status.is_final:
+                self._media.discard_sources(job_id)
+
+    # the row ------------------------------------------------------------------------------------
+
+    async def _claim(self, job_id: UUID) -> _Claim | None:
+        now = _now()
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    update(VideoJob)
+                    .where(
+                        VideoJob.id == job_id,
+                        VideoJob.status == JobStatus.QUEUED,
+                        VideoJob.cancel_requested.is_(False),
+                        VideoJob.attempts < self._policy.max_attempts,
+                    )
+                    .values(
+                        status=JobStatus.RUNNING,
+                        attempts=VideoJob.attempts + 1,
+                        heartbeat_at=now,
+                        started_at=now,
+                        progress=0.0,
+                        updated_at=now,
+                    )
+                    .returning(VideoJob.processing_type, VideoJob.max_length, VideoJob.source_url, VideoJob.attempts)
+                )
+            ).one_or_none()
+            if row is None:
+                await self._settle_unclaimable(session, job_id)
+            await session.commit()
+        if row is None:
+            return None
+        return _Claim(job_id, row.processing_type, row.max_length, row.source_url, row.attempts)
+
+    async def _settle_unclaimable(self, session: Any, job_id: UUID) -> None:
+        """A queued job that is cancelled, or out of attempts, ends here instead of waiting for ever."""
+        job = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one_or_none()
+        if job is None or job.status is not JobStatus.QUEUED:
+            return  # gone, final, or running on another worker
+        job.status = JobStatus.CANCELLED if job.cancel_requested else JobStatus.FAILED
+        job.error = "cancelled" if job.cancel_requested else f"gave up after {job.attempts} attempts"
+        job.error_status = None if job.cancel_requested else 500
+        job.finished_at = _now()
+        self._media.discard_sources(job_id)
+
+    async def _write(self, job_id: UUID, **values: Any) -> bool:
+        """Update the running job; False when it is no longer ours (the lease was lost)."""
+        async with self._sessions() as session:
+            cancel = (
+                await session.execute(
+                    update(VideoJob)
+                    .where(VideoJob.id == job_id, VideoJob.status == JobStatus.RUNNING)
+                    .values(heartbeat_at=_now(), updated_at=_now(), **values)
+                    .returning(VideoJob.cancel_requested)
+                )
+            ).scalar_one_or_none()
+            await session.commit()
+        if cancel is None or cancel:
+            raise JobCancelledError
+        return True
+
+    async def _finish(
+        self,
+        job_id: UUID,
+        status: JobStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_status: int | None = None,
+    ) -> JobStatus:
+        values: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "error_status": error_status,
+            "heartbeat_at": None,
+            "updated_at": _now(),
+            "finished_at": _now() if status.is_final else None,
+        }
+        if result is not None:
+            values.update(result=result, progress=1.0)
+        async with self._sessions() as session:
+            done = await session.execute(
+                update(VideoJob).where(VideoJob.id == job_id, VideoJob.status == JobStatus.RUNNING).values(**values)
+            )
+            await session.commit()
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            logger.warning("job %s: the lease was lost before it could be marked %s", job_id, status.value)
+        else:
+            logger.info("job %s: %s%s", job_id, status.value, f" ({error})" if error else "")
+        return status
+
+    async def _retry_or_fail(self, claim: _Claim, exc: BaseException) -> RunOutcome:
+        reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+        if claim.attempt >= self._policy.max_attempts:
+            status = await self._finish(
+                claim.id,
+                JobStatus.FAILED,
+                error=f"gave up after {claim.attempt} attempts; last error: {reason}"[:2000],
+                error_status=exc.status_code if isinstance(exc, DomainError) else 500,
+            )
+            return RunOutcome(status)
+        await self._finish(claim.id, JobStatus.QUEUED, error=f"attempt {claim.attempt} failed: {reason}"[:2000])
+        return RunOutcome(JobStatus.QUEUED, retry_in=self._policy.retry_delay_seconds * 2 ** (claim.attempt - 1))
+
+
+class _Attempt:
+    """One attempt's work, with its lease renewed in the background."""
+
+    def __init__(self, runner: VideoJobRunner, claim: _Claim, heartbeat: Heartbeat | None) -> None:
+        self.runner = runner
+        self.claim = claim
+        self.heartbeat = heartbeat
+        self.progress = 0.0
+        self.written_at = 0.0
+        self.lost: BaseException | None = None
+
+    async def run_with_lease(self) -> dict[str, Any]:
+        work = asyncio.current_task()
+        assert work is not None
+
+        async def keep_lease() -> None:
+            while True:
+                await asyncio.sleep(self.runner._policy.heartbeat_seconds)
+                try:
+                    await self.runner._write(self.claim.id)
+                    if self.heartbeat is not None:
+                        await self.heartbeat()
+                except JobCancelledError as exc:
+                    self.lost = exc
+                    work.cancel()
+                    return
+                except Exception:  # a missed beat is not fatal; three in a row make the lease stale
+                    logger.warning("job %s: could not renew its lease", self.claim.id, exc_info=True)
+
+        lease = asyncio.create_task(keep_lease(), name=f"lease-{self.claim.id}")
+        try:
+            return await self._work()
+        except asyncio.CancelledError:
+            if self.lost is not None:
+                raise JobCancelledError from None
+            raise
+        finally:
+            lease.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lease
+
+    async def report(self, fraction: float, *, force: bool = False) -> None:
+        """Write progress at most every ``progress_every_seconds``; raises when the job was cancelled."""
+        self.progress = max(self.progress, min(1.0, fraction))
+        now = time.monotonic()
+        if force or now - self.written_at >= self.runner._policy.progress_every_seconds:
+            self.written_at = now
+            await self.runner._write(self.claim.id, progress=round(self.progress, 4))
+
+    async def _work(self) -> dict[str, Any]:
+        runner, claim = self.runner, self.claim
+        media = runner._media
+        source = await self._source()
+        await self.report(0.05, force=True)
+        analysis = await runner._analyzer.analyze(source, on_progress=lambda f: self.report(0.05 + 0.8 * f))
+        result = self._result(analysis)
+        await self.report(0.85, force=True)
+
+        thumbnail_time = (
+            analysis.thumbnail_candidates[0].time if analysis.thumbnail_candidates else analysis.duration / 2
+        )
+        jpeg = await runner._thumbnails.render(source, thumbnail_time)
+        thumbnail = media.thumbnail_path(claim.id)
+        thumbnail.parent.mkdir(parents=True, exist_ok=True)
+        thumbnail.write_bytes(jpeg)
+        result["thumbnail"] = {"time": round(thumbnail_time, 3), "url": f"{job_path(claim.id)}/thumbnail.jpg"}
+        await self.report(0.9, force=True)
+
+        clips = result.get("clips", [])
+        for number, clip in enumerate(clips, start=1):
+            await runner._clips.cut(source, clip["start"], clip["end"], media.clip_path(claim.id, number))
+            clip["url"] = f"{job_path(claim.id)}/clips/{number}.mp4"
+            await self.report(0.9 + 0.1 * number / len(clips))
+        return result
+
+    async def _source(self) -> Path:
+        runner, claim = self.runner, self.claim
+        if claim.source_url is None:
+            upload = runner._media.upload_path(claim.id)
+            if not upload.is_file():
+                raise _MissingUploadError
+            return upload
+        destination = runner._media.scratch_dir(claim.id) / "source"
+        fetched = await runner._fetcher.fetch(claim.source_url, destination)
+        return fetched.path
+
+    def _result(self, analysis: VideoAnalysis) -> dict[str, Any]:
+        claim = self.claim
+        if claim.processing_type is ProcessingType.HIGHLIGHTS:
+            built: Any = highlights_result(
+                analysis, max_clips=claim.max_length, lengths=self.runner._policy.clip_lengths
+            )
+        elif claim.processing_type is ProcessingType.SCENES:
+            built = scenes_result(analysis, max_scenes=claim.max_length)
+        else:
+            built = {
+                "duration": analysis.duration,
+                "fps": analysis.fps,
+                "width": analysis.width,
+                "height": analysis.height,
+            }
+        result: dict[str, Any] = msgspec.to_builtins(built)
+        return result
+
+
+class _MissingUploadError(DomainError):
+    status_code = 410
+
+    def __init__(self) -> None:
+        super().__init__("the uploaded video is no longer on the server; upload it again")
+
+
+async def reap(
+    sessions: SessionFactory, media: MediaStore, policy: RunnerPolicy, *, requeue_after: float
+) -> list[UUID]:
+    """Find jobs that need a worker: running ones whose worker stopped (stale lease), and queued ones
+    no worker took for ``requeue_after`` seconds (an enqueue that was lost). Returns their ids, to be
+    enqueued (idempotently); jobs out of attempts are failed instead."""
+    now = _now()
+    stale = now - timedelta(seconds=policy.stale_after)
+    async with sessions() as session:
+        revived = (
+            (
+                await session.execute(
+                    update(VideoJob)
+                    .where(
+                        VideoJob.status == JobStatus.RUNNING,
+                        VideoJob.heartbeat_at < stale,
+                        VideoJob.attempts < policy.max_attempts,
+                    )
+                    .values(status=JobStatus.QUEUED, error="the worker running it stopped; retrying", updated_at=now)
+                    .returning(VideoJob.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        abandoned = (
+            (
+                await session.execute(
+                    update(VideoJob)
+                    .where(VideoJob.status == JobStatus.RUNNING, VideoJob.heartbeat_at < stale)
+                    .values(
+                        status=JobStatus.FAILED,
+                        error=f"gave up after {policy.max_attempts} attempts: the worker running it stopped",
+                        error_status=500,
+                        heartbeat_at=None,
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                    .returning(VideoJob.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        forgotten = (
+            (
+                await session.execute(
+                    select(VideoJob.id).where(
+                        VideoJob.status == JobStatus.QUEUED,
+                        VideoJob.updated_at < now - timedelta(seconds=requeue_after),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await session.commit()
+    for job_id in abandoned:
+        media.discard_sources(job_id)
+    if revived or abandoned:
+        logger.warning(
+            "reaper: %d jobs back in the queue, %d given up (their workers stopped)", len(revived), len(abandoned)
+        )
+    return [*revived, *forgotten]
