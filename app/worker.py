@@ -18,6 +18,7 @@ from uuid import UUID
 
 import click
 from litestar import Litestar
+from litestar.cli._utils import LitestarEnv
 
 from app.plugins.models import MODEL_POOL_STATE_KEY
 from app.plugins.video import JOB_QUEUE_STATE_KEY, VideoPlugin
@@ -33,7 +34,9 @@ def workers_group() -> None:
 
 
 @workers_group.command(name="run", help="Run video jobs from the Redis queue until SIGTERM.")
-def run_workers(app: Litestar) -> None:
+@click.pass_obj
+def run_workers(env: LitestarEnv) -> None:
+    app = env.app
     plugin = app.plugins.get(VideoPlugin)
     if not plugin.uses_redis:
         raise click.ClickException(

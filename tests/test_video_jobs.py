@@ -6,6 +6,7 @@ through SAQ to a worker (conftest's ``api`` runs one).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import json
@@ -17,6 +18,7 @@ import pytest
 from litestar import Litestar
 from PIL import Image
 
+from tests.backends import Backend
 from tests.conftest import Actor, Api, serve
 from tests.media_server import MediaServer, media_server, trap
 from tests.videos import VideoSpec, VideoTruth, render_video, write_garbage
@@ -263,3 +265,47 @@ async def test_an_upload_over_the_size_limit_is_413_and_leaves_no_file(
         response = await client.post("/video/process", headers=editor.headers, **upload(sample))  # type: ignore[arg-type]
     assert response.status_code == 413, response.text
     assert [p for p in media.rglob("*") if p.is_file()] == []
+
+
+async def test_cancel_stops_a_running_job_and_removes_its_files(
+    api: Api, editor: Actor, served: MediaServer, backend_env: Backend
+) -> None:
+    # a download that trickles for ~20 s: the job is running (fetching) when the cancel comes
+    slow = served.url("/slow?size=2000&interval=0.01")
+    accepted = (
+        await api.client.post(
+            "/video/process?wait=false",
+            json={"video_url": slow, "processing_type": "scenes", "max_length": 3},
+            headers=editor.headers,
+        )
+    ).json()
+    job_url = f"/video/jobs/{accepted['job_id']}"
+    for _ in range(200):
+        if (await api.client.get(job_url, headers=editor.headers)).json()["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    assert (await api.client.delete(job_url, headers=editor.headers)).status_code == 204
+    for _ in range(100):
+        job = (await api.client.get(job_url, headers=editor.headers)).json()
+        if job["status"] == "cancelled":
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "cancelled", job
+    assert job["progress"] < 1
+    job_dir = backend_env.work_dir / "media" / "jobs" / accepted["job_id"]
+    assert not (job_dir / "scratch").exists()  # the partial download is gone
+
+
+async def test_a_failed_upload_job_keeps_no_source(
+    api: Api, editor: Actor, sample: VideoTruth, backend_env: Backend, tmp_path: Path
+) -> None:
+    garbage = write_garbage(tmp_path / "garbage.mp4")
+    response = await api.client.post(
+        "/video/process",
+        files={"file": ("garbage.mp4", garbage.read_bytes(), "video/mp4")},
+        data={"processing_type": "thumbnail", "max_length": "1"},
+        headers=editor.headers,
+    )
+    assert response.status_code == 422
+    job_id = response.json()["error"].split("job ", 1)[1].split(" ", 1)[0]
+    assert not (backend_env.work_dir / "media" / "jobs" / job_id / "upload").exists()

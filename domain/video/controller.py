@@ -95,7 +95,7 @@ async def _messages(changes: AsyncIterator[JobSnapshot]) -> AsyncIterator[Server
     """``event: progress`` for each change, ``event: done`` with the final state, comments to keep proxies open."""
     async for snapshot in with_keepalive(changes, KEEPALIVE_SECONDS):
         if snapshot is None:
-            yield ServerSentEventMessage(comment="keep-alive")
+            yield ServerSentEventMessage(data=None, comment="keep-alive")
             continue
         kind = "done" if snapshot.status.is_final else "progress"
         yield ServerSentEventMessage(event=kind, data=msgspec.json.encode(snapshot).decode())

@@ -205,7 +205,8 @@ class VideoAnalyzer:
     async def _conclude(self, probe: VideoProbe, stream: FrameStream, state: _Accumulator) -> VideoAnalysis:
         track, times = state.timeline.arrays()
         fps = probe.fps
-        duration = probe.duration if probe.duration else stream.end_time + 1.0 / fps
+        # The header's duration when it has one, unless the pictures run longer (a wrong header).
+        duration = max(probe.duration or 0.0, stream.end_time + 1.0 / fps)
         bounds = await asyncio.to_thread(find_boundaries, track, fps, self.options.scene_rules)
         cut_times = times[bounds.cut_frames]
         fade_times = times[bounds.fade_frames]

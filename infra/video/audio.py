@@ -1,4 +1,9 @@
-"""Loudness of an audio stream as RMS level (dBFS) per short window, measured while it streams by."""
+"""Loudness of an audio stream as RMS level (dBFS) per short window, measured while it streams by.
+
+Decoded frames (about 20 ms each) are folded into windows by their time: each frame's mean
+power goes to the window its middle falls in, so there is no resampling and no copying of
+samples. Channels are averaged in power (a stereo pair out of phase still counts as loud).
+"""
 
 from __future__ import annotations
 
@@ -10,73 +15,78 @@ from infra.video.highlights import SILENCE_DB
 
 __all__ = ["LoudnessMeter"]
 
+_FULL_SCALE = {"s16": 32768.0, "s16p": 32768.0, "s32": 2147483648.0, "s32p": 2147483648.0, "u8": 128.0, "u8p": 128.0}
+_FLOAT_FORMATS = frozenset({"flt", "fltp", "dbl", "dblp"})
+
 
 class LoudnessMeter:
     """Feed decoded audio frames; take the levels of the windows completed so far.
 
-    Audio is down-mixed to mono float at its own rate. Windows are aligned to the video's
-    timeline: audio that starts late leaves silent windows before it. Gaps inside the stream are
-    not filled (audio is taken as contiguous), which is what players do for a few dropped packets.
+    Windows are aligned to the video's timeline (``origin`` is the container's start time):
+    audio that starts late leaves silent windows before it, and so do gaps.
     """
 
     def __init__(self, window_seconds: float = 0.25, *, origin: float = 0.0) -> None:
         self.window_seconds = window_seconds
         self.origin = origin
-        self._resampler = av.AudioResampler(format="flt", layout="mono")
-        self._window = 0  # samples per window, once the rate is known
-        self._pending: list[npt.NDArray[np.float32]] = []
-        self._pending_samples = 0
-        self._levels: list[npt.NDArray[np.float32]] = []
-        self._started = False
+        self._power: list[float] = []  # summed per-sample power, per window
+        self._samples: list[int] = []
+        self._emitted = 0
+        self._finished = False
+        self._clock = 0.0  # end of the last frame, for frames without a timestamp
+        self._resampler: av.AudioResampler | None = None
 
     def add(self, frame: av.AudioFrame) -> None:
-        for mono in self._resampler.resample(frame):
-            self._push(mono)
+        if frame.samples == 0 or frame.sample_rate <= 0:
+            return
+        name = frame.format.name
+        if name not in _FLOAT_FORMATS and name not in _FULL_SCALE:
+            if self._resampler is None:
+                self._resampler = av.AudioResampler(format="flt", layout="mono")
+            for converted in self._resampler.resample(frame):
+                self._fold(converted, "flt")
+            return
+        self._fold(frame, name)
+
+    def _fold(self, frame: av.AudioFrame, name: str) -> None:
+        data = frame.to_ndarray()
+        if name in _FLOAT_FORMATS:
+            flat = data.reshape(-1)
+            power = float(np.dot(flat, flat))
+        else:
+            flat32 = data.reshape(-1).astype(np.float32)
+            if name.startswith("u8"):
+                flat32 -= 128.0
+            power = float(np.dot(flat32, flat32)) / (_FULL_SCALE[name] ** 2)
+        channels = max(1, frame.layout.nb_channels)
+        duration = frame.samples / frame.sample_rate
+        start = self._clock if frame.time is None else frame.time - self.origin
+        self._clock = start + duration
+        window = int(max(0.0, start + duration / 2) / self.window_seconds)
+        while len(self._power) <= window:
+            self._power.append(0.0)
+            self._samples.append(0)
+        self._power[window] += power / channels
+        self._samples[window] += frame.samples
 
     def finish(self) -> None:
-        """Flush the resampler and close the last, partial window (when it holds a quarter window or more)."""
-        for mono in self._resampler.resample(None):
-            self._push(mono)
-        self._measure(final=True)
+        """Flush a resampler, if one was needed; every window counts as complete from now on."""
+        if self._resampler is not None:
+            for converted in self._resampler.resample(None):
+                self._fold(converted, "flt")
+        self._finished = True
 
     def take(self) -> npt.NDArray[np.float32]:
         """dBFS of each window completed since the last call."""
-        if not self._levels:
+        # The window being filled is complete only once a later one has started (or at the end).
+        limit = len(self._power) if self._finished else max(0, len(self._power) - 1)
+        if limit <= self._emitted:
             return np.zeros(0, dtype=np.float32)
-        levels = np.concatenate(self._levels)
-        self._levels.clear()
+        power = np.asarray(self._power[self._emitted : limit], dtype=np.float64)
+        samples = np.asarray(self._samples[self._emitted : limit], dtype=np.float64)
+        self._emitted = limit
+        mean = np.divide(power, samples, out=np.zeros_like(power), where=samples > 0)
+        levels: npt.NDArray[np.float32] = np.maximum(10.0 * np.log10(np.maximum(mean, 1e-18)), SILENCE_DB).astype(
+            np.float32
+        )
         return levels
-
-    def _push(self, mono: av.AudioFrame) -> None:
-        if not self._started:
-            self._started = True
-            self._window = max(1, round(mono.sample_rate * self.window_seconds))
-            start = (mono.time or 0.0) - self.origin
-            if start > 0:
-                silent = int(start / self.window_seconds)
-                self._levels.append(np.full(silent, SILENCE_DB, dtype=np.float32))
-        samples = mono.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-        self._pending.append(samples)
-        self._pending_samples += len(samples)
-        if self._pending_samples >= 16 * self._window:
-            self._measure(final=False)
-
-    def _measure(self, *, final: bool) -> None:
-        if not self._pending_samples:
-            return
-        samples = np.concatenate(self._pending)
-        whole = len(samples) // self._window
-        rest = samples[whole * self._window :]
-        if whole:
-            windows = samples[: whole * self._window].reshape(whole, self._window)
-            self._levels.append(_db(np.sqrt(np.mean(np.square(windows), axis=1))))
-        if final and len(rest) * 4 >= self._window:
-            self._levels.append(_db(np.sqrt(np.mean(np.square(rest), keepdims=True))))
-            rest = rest[:0]
-        self._pending = [rest] if len(rest) else []
-        self._pending_samples = len(rest)
-
-
-def _db(rms: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
-    levels: npt.NDArray[np.float32] = np.maximum(20.0 * np.log10(np.maximum(rms, 1e-9)), SILENCE_DB).astype(np.float32)
-    return levels

@@ -66,7 +66,7 @@ def highlight_features(signals: SecondSignals) -> FloatArray:
         return features
     features[:, 0] = _robust_z(log_motion, floor=0.1)
     kernel = np.ones(5) / 2.0  # cuts within +-2 s, per 2 s
-    features[:, 2] = np.clip(np.convolve(signals.cuts, kernel, mode="same"), 0, 3)
+    features[:, 2] = np.clip(np.convolve(np.pad(signals.cuts, 2), kernel, mode="valid"), 0, 3)
     features[:, 3] = np.clip(log_motion + 3.0, 0, 3.5)
     if signals.has_audio:
         features[:, 1] = _robust_z(signals.loudness_db.astype(np.float64), floor=3.0)

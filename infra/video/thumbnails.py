@@ -97,20 +97,12 @@ def render_thumbnail(path: Path, time: float, *, max_width: int = 1280, quality:
     Blocking; run it in a worker thread.
     """
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            target = stream_origin(container) + time
-            if stream.time_base is not None and time > 0:
-                container.seek(math.floor(target / stream.time_base), stream=stream, backward=True)
-            rate = float(stream.average_rate or 25)
-            chosen: av.VideoFrame | None = None
-            for frame in container.decode(stream):
-                chosen = frame
-                if frame.time is None or frame.time >= target - 0.5 / rate:
-                    break
-    except av.FFmpegError as error:
-        raise CorruptVideoError(f"the thumbnail frame cannot be decoded ({ffmpeg_reason(error)})") from error
+        chosen = _decode_frame_at(path, time, seek=True)
+    except av.FFmpegError:
+        try:  # some streams cannot seek (raw elementary streams): read from the start instead
+            chosen = _decode_frame_at(path, time, seek=False)
+        except av.FFmpegError as error:
+            raise CorruptVideoError(f"the thumbnail frame cannot be decoded ({ffmpeg_reason(error)})") from error
     if chosen is None:
         raise CorruptVideoError("the thumbnail frame cannot be decoded")
     width = min(max_width, chosen.width)
@@ -122,6 +114,25 @@ def render_thumbnail(path: Path, time: float, *, max_width: int = 1280, quality:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=True)
     return Thumbnail(jpeg=buffer.getvalue(), time=time, width=image.width, height=image.height)
+
+
+def _decode_frame_at(path: Path, time: float, *, seek: bool) -> av.VideoFrame | None:
+    """The first frame shown at or after ``time`` (the last one when the video ends before)."""
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin = stream_origin(container)
+        target = origin + time
+        if seek and stream.time_base is not None and time > 0:
+            container.seek(math.floor(target / stream.time_base), stream=stream, backward=True)
+        half_frame = 0.5 / float(stream.average_rate or 25)
+        chosen: av.VideoFrame | None = None
+        for index, frame in enumerate(container.decode(stream)):
+            chosen = frame
+            shown = frame.time if frame.time is not None else origin + index / float(stream.average_rate or 25)
+            if shown >= target - half_frame:
+                break
+        return chosen
 
 
 def _distance_to_nearest(times: TimeArray, sorted_points: TimeArray) -> TimeArray:
