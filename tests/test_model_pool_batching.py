@@ -25,8 +25,6 @@ from tests.model_fixtures import (
     write_config,
 )
 
-pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.:DeprecationWarning")
-
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:

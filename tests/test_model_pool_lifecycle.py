@@ -24,8 +24,6 @@ from tests.model_fixtures import (
     write_corrupt,
 )
 
-pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.:DeprecationWarning")
-
 
 async def test_start_loads_and_warms_every_model(tmp_path: Path) -> None:
     write_config(tmp_path, "frames", max_batch_size=4, warmup={"shape": [3, 2, 2], "dtype": "uint8"}, description="d")

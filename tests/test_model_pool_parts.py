@@ -16,8 +16,6 @@ from infra.models.loader import load_model
 from infra.models.metrics import PoolMetrics
 from tests.model_fixtures import Affine, save_model, write_config, write_corrupt
 
-pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.:DeprecationWarning")
-
 
 def test_catalog_merges_repositories_in_order(tmp_path: Path) -> None:
     shipped, user = tmp_path / "shipped", tmp_path / "user"

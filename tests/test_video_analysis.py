@@ -39,6 +39,7 @@ SPECS = {
     "landscape": VideoSpec(width=320, height=180, fps=25, duration=30, cuts=6, seed=11),
     "many-cuts": VideoSpec(width=320, height=180, fps=30, duration=24, cuts=8, seed=12),
     "portrait-silent": VideoSpec(width=180, height=320, fps=25, duration=20, cuts=4, seed=13, audio=False),
+    "same-colours": VideoSpec(width=256, height=144, fps=24, duration=24, cuts=6, seed=15, same_colours=True),
 }
 SHORT = VideoSpec(width=320, height=180, fps=25, duration=8, cuts=1, seed=14, fade=False, flash=False, highlight=False)
 LENGTHS = ClipLengths(min_seconds=3.0, max_seconds=10.0)

@@ -112,6 +112,11 @@ async def until(
     raise AssertionError(f"{job_url} did not get there within {within} s; last: {state}")
 
 
+def sources_left(media: Path) -> list[str]:
+    """Uploads and downloads still on disk (none once their jobs ended)."""
+    return [str(p) for p in media.rglob("*") if p.name in {"upload", "source"}]
+
+
 async def follow_events(client: httpx.AsyncClient, job_url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     async with client.stream("GET", f"{job_url}/events", headers=headers, timeout=120) as stream:
@@ -162,8 +167,7 @@ async def test_by_url_and_by_upload_through_the_queue_and_a_worker(
                         assert container.duration is not None
                         assert container.duration / 1e6 == pytest.approx(clip["end"] - clip["start"], abs=0.15)
             # temporary files are gone once the jobs ended: no upload, no download left
-            leftovers = [p.name for p in Path(env["MEDIA_DIR"]).rglob("*") if p.name in {"upload", "source"}]
-            assert leftovers == []
+        assert sources_left(Path(env["MEDIA_DIR"])) == []
 
 
 async def test_a_killed_worker_leaves_the_job_to_another(tmp_path: Path, videos: dict[str, VideoTruth]) -> None:

@@ -44,6 +44,8 @@ class VideoSpec:
     highlight: bool = True
     highlight_seconds: float = 4.0
     audio: bool = True
+    same_colours: bool = False
+    """Every calm shot in one colour family: cuts show only in texture and layout (harder)."""
     preset: str = "veryfast"
     crf: int = 23
     faststart: bool = False
@@ -342,7 +344,7 @@ def _make_shot(spec: VideoSpec, rng: np.random.Generator, start: int, frames: in
     scale = spec.width / 320
     pad = 0 if kind == "highlight" else max(4, int(0.08 * spec.width))
     height, width = spec.height + 2 * pad, spec.width + 2 * pad
-    palette = _palette(rng, index, kind == "highlight")
+    palette = _palette(rng, 0 if spec.same_colours and kind == "calm" else index, kind == "highlight")
     if kind == "highlight":
         texture = np.zeros((1, 1, 3), dtype=np.float32)
     else:
@@ -421,7 +423,8 @@ def _highlight_picture(spec: VideoSpec, shot: _Shot, t: int, xs: np.ndarray, ys:
     disc = ((xs - cx) ** 2 + (ys - cy) ** 2) < (0.12 * spec.height) ** 2
     mix = np.where(disc, 1.0, grating)[..., np.newaxis]
     dark, light = shot.palette
-    return dark + mix * (light - dark)
+    picture: np.ndarray = dark + mix * (light - dark)
+    return picture
 
 
 # ----------------------------------------------------------------------------------------------
@@ -445,4 +448,5 @@ def _audio_track(spec: VideoSpec, levels: np.ndarray, rng: np.random.Generator) 
     time = np.arange(samples, dtype=np.float32) / AUDIO_RATE
     tone = np.sin(2 * math.pi * 220 * time) * 0.8
     hiss = rng.normal(0, 1, size=samples).astype(np.float32) * 0.6
-    return ((tone + hiss) * per_sample).astype(np.float32)
+    track: np.ndarray = ((tone + hiss) * per_sample).astype(np.float32)
+    return track

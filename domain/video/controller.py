@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import File, ServerSentEvent, ServerSentEventMessage
 
 from domain.base import Page
@@ -54,8 +54,8 @@ class VideoController(Controller):
         video_service: NamedDependency[VideoJobService],
         limit: Limit = 20,
         offset: Offset = 0,
-        status: JobStatus | None = None,
-        project_id: UUID | None = None,
+        status: FromQuery[JobStatus | None] = None,
+        project_id: FromQuery[UUID | None] = None,
     ) -> Page[JobOut]:
         return await video_service.list(limit=limit, offset=offset, status=status, project_id=project_id)
 

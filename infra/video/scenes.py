@@ -7,8 +7,10 @@ of luma. :func:`find_boundaries` then works on the whole timeline:
 Hard cuts
     In the spirit of PySceneDetect's AdaptiveDetector, a frame is a cut when its distance to the
     previous frame is at least ``min_distance`` and ``ratio`` times the median distance of its
-    neighbours (``window`` frames each side), and it is the largest change within two frames. So
-    steady motion, whose distances are all high, does not cut, while a cut in a calm scene does.
+    neighbours (``window`` frames each side), or, for a subtler change (two shots of the same
+    colours), at least ``weak_distance`` and ``weak_ratio`` times that median; and it is the
+    largest change within two frames. So steady motion, whose distances are all high, does not
+    cut, while a cut in a calm scene does.
 
 Flashes
     A change that comes back within two frames (a photographer's flash, one white frame) is no
@@ -43,6 +45,9 @@ FloatArray = npt.NDArray[np.float32]
 class SceneRules:
     min_distance: float = 0.12
     ratio: float = 3.0
+    weak_distance: float = 0.04
+    """A smaller change is a cut too when it stands out even more (``weak_ratio``) from a calm scene."""
+    weak_ratio: float = 6.0
     window: int = 4
     flash_return: float = 0.35
     """A change is a flash when the picture comes back to within this fraction of it."""
@@ -128,7 +133,10 @@ def find_boundaries(timeline: FloatArray, fps: float, rules: SceneRules = SceneR
     fades = _fade_middles(black_runs, luma, count)
 
     baseline = _neighbour_median(d1, rules.window)
-    candidate = (d1 >= rules.min_distance) & (d1 >= rules.ratio * np.maximum(baseline, 1e-3))
+    ratio = d1 / np.maximum(baseline, 1e-3)
+    candidate = ((d1 >= rules.min_distance) & (ratio >= rules.ratio)) | (
+        (d1 >= rules.weak_distance) & (ratio >= rules.weak_ratio)
+    )
     candidate[0] = False
     candidate &= d1 >= _sliding_max(d1, 2)
 
