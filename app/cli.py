@@ -15,6 +15,7 @@ from litestar.plugins import CLIPlugin
 from app.di.graph import render_tree, route_dependencies
 from app.di.providers import PASSWORD_HASHER_STATE_KEY
 from app.plugins.database import DatabasePlugin
+from app.video_cli import video_group
 from app.worker import workers_group
 from domain.errors import DomainError
 from domain.users.repository import UserRepository
@@ -73,9 +74,11 @@ def deps_command(app: Litestar, path_filter: str | None, as_json: bool) -> None:
 
 
 class ServiceCLIPlugin(CLIPlugin):
-    """The service's own commands: ``litestar users ...``, ``litestar deps``, ``litestar workers run``."""
+    """The service's own commands: ``litestar users ...``, ``litestar deps``, ``litestar workers run``,
+    ``litestar video analyze``."""
 
     def on_cli_init(self, cli: click.Group) -> None:
         cli.add_command(users_group)
         cli.add_command(deps_command)
         cli.add_command(workers_group)
+        cli.add_command(video_group)

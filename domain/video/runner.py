@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from sqlalchemy import select, update
 
 from domain.errors import DomainError
 from domain.video.job_schemas import job_path
 from domain.video.models import JobStatus, VideoJob
 from domain.video.ports import ClipCutter, MediaStore, ThumbnailRenderer, VideoAnalyzer
-from domain.video.schemas import ClipLengths, ProcessingType, VideoAnalysis
-from domain.video.selection import highlights_result, scenes_result
+from domain.video.results import build_result, thumbnail_time
+from domain.video.schemas import ClipLengths, ProcessingType
 from domain.video.sources import VideoFetcher
 from domain.video.watch import SessionFactory
 
@@ -288,17 +287,15 @@ class _Attempt:
         source = await self._source()
         await self.report(0.05, force=True)
         analysis = await runner._analyzer.analyze(source, on_progress=lambda f: self.report(0.05 + 0.8 * f))
-        result = self._result(analysis)
+        result = build_result(analysis, claim.processing_type, claim.max_length, runner._policy.clip_lengths)
         await self.report(0.85, force=True)
 
-        thumbnail_time = (
-            analysis.thumbnail_candidates[0].time if analysis.thumbnail_candidates else analysis.duration / 2
-        )
-        jpeg = await runner._thumbnails.render(source, thumbnail_time)
+        chosen = thumbnail_time(analysis)
+        jpeg = await runner._thumbnails.render(source, chosen)
         thumbnail = media.thumbnail_path(claim.id)
         thumbnail.parent.mkdir(parents=True, exist_ok=True)
         thumbnail.write_bytes(jpeg)
-        result["thumbnail"] = {"time": round(thumbnail_time, 3), "url": f"{job_path(claim.id)}/thumbnail.jpg"}
+        result["thumbnail"] = {"time": round(chosen, 3), "url": f"{job_path(claim.id)}/thumbnail.jpg"}
         await self.report(0.9, force=True)
 
         clips = result.get("clips", [])
@@ -318,24 +315,6 @@ class _Attempt:
         destination = runner._media.scratch_dir(claim.id) / "source"
         fetched = await runner._fetcher.fetch(claim.source_url, destination)
         return fetched.path
-
-    def _result(self, analysis: VideoAnalysis) -> dict[str, Any]:
-        claim = self.claim
-        if claim.processing_type is ProcessingType.HIGHLIGHTS:
-            built: Any = highlights_result(
-                analysis, max_clips=claim.max_length, lengths=self.runner._policy.clip_lengths
-            )
-        elif claim.processing_type is ProcessingType.SCENES:
-            built = scenes_result(analysis, max_scenes=claim.max_length)
-        else:
-            built = {
-                "duration": analysis.duration,
-                "fps": analysis.fps,
-                "width": analysis.width,
-                "height": analysis.height,
-            }
-        result: dict[str, Any] = msgspec.to_builtins(built)
-        return result
 
 
 class _MissingUploadError(DomainError):
