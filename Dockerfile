@@ -55,7 +55,8 @@ RUN groupadd --system --gid 10001 app \
 
 COPY --from=builder /opt/venv /opt/venv
 
-# The root filesystem is read-only in Kubernetes: nothing may be written but /tmp (an emptyDir).
+# The root filesystem is read-only in Kubernetes: nothing may be written but /tmp (an emptyDir)
+# and MEDIA_DIR (the job files: a ReadWriteMany volume there; DATA_DIR/media when unset).
 # Bytecode was compiled by pip at build time; caches of torch and friends go under /tmp.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

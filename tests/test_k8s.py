@@ -5,14 +5,18 @@ Every kustomization (base, dev, prod) is rendered by the Python renderer of
 against the Kubernetes OpenAPI schemas that kubernetes-validate ships. Then the manifests
 are held against the application itself: probe and metrics paths against the app's real GET
 routes, every environment variable against ``app.settings.Settings``, the configuration
-against ``load_settings``, the grace period against SHUTDOWN_DRAIN_TIMEOUT, and the image's
-user, command and port against the pods'. Offline, a few seconds.
+against ``load_settings``, the grace periods against SHUTDOWN_DRAIN_TIMEOUT (API) and
+VIDEO_WORKER_SHUTDOWN_GRACE (worker), MEDIA_DIR against the ReadWriteMany claim both mount,
+the network policies against who fetches video URLs, and the image's user, command and port
+against the pods'. Offline, a few seconds.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
+import math
 import re
 import shlex
 import tomllib
@@ -41,6 +45,7 @@ API_DEPLOYMENT = "video-opusclip-api"
 WORKER_DEPLOYMENT = "video-opusclip-worker"
 MIGRATE_JOB = "video-opusclip-migrate"
 COLLECTOR = "otel-collector"
+MEDIA_CLAIM = "video-opusclip-media"
 SECRET_NAME = "video-opusclip-secrets"
 SECRET_EXAMPLE = K8S_DIR / "secret.example.yaml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -57,6 +62,12 @@ ASGI_APP = "app.asgi:app"
 PROBES = {"startupProbe": "/health/startup", "livenessProbe": "/health/live", "readinessProbe": "/health/ready"}
 # Seconds kept free between the end of the drain and SIGKILL (logging, exporters flushing).
 GRACE_MARGIN_S = 5
+# The worker's: after VIDEO_WORKER_SHUTDOWN_GRACE, cancelling the jobs and closing the model pool,
+# the database and Redis pools and the exporters.
+WORKER_GRACE_MARGIN_S = 15
+# Video URLs are http or https: only the workers fetch them, to public addresses only.
+FETCH_PORTS = {("TCP", 80), ("TCP", 443)}
+NON_PUBLIC_IPV4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
 # Environment variables that are not settings of the service but standard ones.
 STANDARD_VARIABLES = {"TMPDIR", "LITESTAR_APP", "OMP_NUM_THREADS"}
 STANDARD_PREFIXES = ("OTEL_", "PYTHON")
@@ -220,6 +231,7 @@ def test_renders_every_part_of_the_deployment(name: str) -> None:
     present = {(o["kind"], o["metadata"]["name"]) for o in objects}
     for kind, obj_name in [
         ("ServiceAccount", APP_NAME),
+        ("PersistentVolumeClaim", MEDIA_CLAIM),
         ("Deployment", API_DEPLOYMENT),
         ("Service", API_DEPLOYMENT),
         ("HorizontalPodAutoscaler", API_DEPLOYMENT),
@@ -425,6 +437,25 @@ def test_grace_period_covers_pre_stop_and_drain(name: str) -> None:
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert pre_stop >= 5, "give endpoints and load balancers time to drop the pod before SIGTERM"
     assert grace >= pre_stop + drain + GRACE_MARGIN_S, f"{grace=} < {pre_stop=} + {drain=} + {GRACE_MARGIN_S}"
+    # A `POST /video/process?wait=true` in flight at SIGTERM answers within the drain.
+    assert settings.video_sync_budget <= settings.shutdown_drain_timeout
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_worker_grace_period_covers_the_shutdown_grace(name: str) -> None:
+    objects = rendered(name)
+    deployment = find(objects, "Deployment", WORKER_DEPLOYMENT)
+    worker = container(deployment, "worker")
+    config, _ = env_sources(objects, worker)
+    literal = {e["name"] for e in worker.get("env", []) if "value" in e}
+    assert "VIDEO_WORKER_SHUTDOWN_GRACE" in config.keys() | literal, "the grace the period is sized for is explicit"
+    # As the worker reads it: running jobs get this long after SIGTERM, then are cancelled.
+    shutdown_grace = load_settings(environment(name, worker), env_file=None).video_worker_shutdown_grace
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace >= shutdown_grace + WORKER_GRACE_MARGIN_S, (
+        f"{grace=} < VIDEO_WORKER_SHUTDOWN_GRACE {shutdown_grace} + {WORKER_GRACE_MARGIN_S}"
+    )
+    assert "preStop" not in worker.get("lifecycle", {}), "no Service to leave: SIGTERM at once"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -446,6 +477,68 @@ def test_worker(name: str) -> None:
     assert worker_grace >= 120
     assert worker["resources"] != api["resources"]
     assert worker_deployment["spec"]["replicas"] >= 1
+    # The API enqueues on the queue the workers drain.
+    api_settings = load_settings(environment(name, api), env_file=None)
+    worker_settings = load_settings(environment(name, worker), env_file=None)
+    assert api_settings.redis_url == worker_settings.redis_url
+    assert api_settings.video_queue_name == worker_settings.video_queue_name
+    assert api_settings.video_job_heartbeat == worker_settings.video_job_heartbeat
+
+
+def _threads_from_cpu_limit(c: Obj, variable: str) -> None:
+    (entry,) = [e for e in c.get("env", []) if e["name"] == variable]
+    ref = entry.get("valueFrom", {}).get("resourceFieldRef")
+    assert ref, f"{c['name']}: {variable} comes from the container's CPU limit"
+    assert (ref.get("containerName"), ref["resource"], str(ref.get("divisor", "1"))) == (c["name"], "limits.cpu", "1")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_threads_and_concurrency_follow_the_cpu_limit(name: str) -> None:
+    objects = rendered(name)
+    for deployment_name, container_name in ((API_DEPLOYMENT, "api"), (WORKER_DEPLOYMENT, "worker")):
+        c = container(find(objects, "Deployment", deployment_name), container_name)
+        # torch's pool and the app's model pool, pinned to the limit rather than the node's cores.
+        _threads_from_cpu_limit(c, "OMP_NUM_THREADS")
+        _threads_from_cpu_limit(c, "MODEL_THREADS")
+    worker = container(find(objects, "Deployment", WORKER_DEPLOYMENT), "worker")
+    concurrency = load_settings(environment(name, worker), env_file=None).video_worker_concurrency
+    cpu_limit = quantity(worker["resources"]["limits"]["cpu"])
+    # CPU-bound jobs: about one per 2 cores.
+    assert 1 <= concurrency <= max(1, math.ceil(cpu_limit / 2)), f"{concurrency=} jobs on {cpu_limit} cores"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_media_volume_is_shared_by_the_api_and_the_workers(name: str) -> None:
+    objects = rendered(name)
+    claim = find(objects, "PersistentVolumeClaim", MEDIA_CLAIM)
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "API pods and workers mount it on any node at once"
+    assert claim["spec"].get("volumeMode", "Filesystem") == "Filesystem"
+    assert quantity(claim["spec"]["resources"]["requests"]["storage"]) >= 2**30
+    seen: dict[str, tuple[str, str, str]] = {}
+    for deployment_name, container_name in ((API_DEPLOYMENT, "api"), (WORKER_DEPLOYMENT, "worker")):
+        deployment = find(objects, "Deployment", deployment_name)
+        c = container(deployment, container_name)
+        environ = environment(name, c)
+        media_dir = environ.get("MEDIA_DIR", "")
+        assert media_dir.startswith("/"), f"{deployment_name}: MEDIA_DIR is set, absolute"
+        assert load_settings(environ, env_file=None).media_root == media_dir
+        mounts = c.get("volumeMounts", [])
+        # The mount MEDIA_DIR lives on (the deepest one at or above it)...
+        covering = [m for m in mounts if media_dir == m["mountPath"] or media_dir.startswith(m["mountPath"] + "/")]
+        assert covering, f"{deployment_name}: nothing is mounted at MEDIA_DIR {media_dir}"
+        mount = max(covering, key=lambda m: len(m["mountPath"]))
+        # ... and no other below it: incoming/ -> jobs/<id>/upload is a rename, on one filesystem.
+        below = [m["mountPath"] for m in mounts if m["mountPath"].startswith(media_dir.rstrip("/") + "/")]
+        assert not below, f"{deployment_name}: mounts under MEDIA_DIR split it across filesystems: {below}"
+        assert not mount.get("readOnly"), f"{deployment_name}: MEDIA_DIR is written"
+        (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]  # type: ignore[index]
+        source = volume.get("persistentVolumeClaim")
+        assert source, f"{deployment_name}: MEDIA_DIR is on {sorted(set(volume) - {'name'})}, not the shared claim"
+        assert source["claimName"] == MEDIA_CLAIM
+        assert not source.get("readOnly")
+        relative = media_dir.removeprefix(mount["mountPath"])
+        seen[deployment_name] = (source["claimName"], mount.get("subPath", ""), relative)
+    assert seen[API_DEPLOYMENT] == seen[WORKER_DEPLOYMENT], f"API and workers see different media: {seen}"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -499,7 +592,8 @@ def test_security_context_of_every_pod(name: str) -> None:
         assert spec is not None
         pod = spec["securityContext"]
         assert pod["runAsUser"] == pod["runAsGroup"] == pod["fsGroup"] == dockerfile_user()[0]
-        # Read-only root: /tmp (TMPDIR, uploads, downloaded videos) is a writable emptyDir.
+        # Read-only root: /tmp (TMPDIR, DATA_DIR, caches) is a writable emptyDir; job files go to
+        # MEDIA_DIR (test_media_volume_is_shared_by_the_api_and_the_workers).
         volumes = {v["name"]: v for v in spec["volumes"]}
         c = container(workload)
         tmp = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
@@ -576,6 +670,15 @@ def test_configuration_loads_with_the_apps_settings(name: str) -> None:
             assert settings.is_production
 
 
+@pytest.mark.parametrize("name", ["base", "prod"])
+def test_no_private_network_may_be_fetched(name: str) -> None:
+    for workload in app_workloads(rendered(name)):
+        c = container(workload)
+        assert "FETCH_ALLOW_NETWORKS" not in {e["name"] for e in c.get("env", []) if "value" not in e}
+        settings = load_settings(environment(name, c), env_file=None)
+        assert settings.fetch_allow_networks.strip() == "", f"{workload['metadata']['name']}: FETCH_ALLOW_NETWORKS"
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_autoscaler_and_disruption_budgets(name: str) -> None:
     objects = rendered(name)
@@ -598,13 +701,41 @@ def test_autoscaler_and_disruption_budgets(name: str) -> None:
         assert pdb["spec"].get("maxUnavailable", 0) >= 1 or "minAvailable" in pdb["spec"]
 
 
+def _egress_rules(policies: list[Obj], labels: dict[str, str]) -> list[Obj]:
+    return [
+        rule
+        for policy in policies
+        if "Egress" in policy["spec"]["policyTypes"] and selects(policy["spec"]["podSelector"], labels)
+        for rule in policy["spec"].get("egress", [])
+    ]
+
+
+def _rule_ports(rule: Obj) -> set[tuple[str, int]]:
+    return {(p.get("protocol", "TCP"), p["port"]) for p in rule.get("ports", [])}
+
+
 def _allowed_egress(policies: list[Obj], labels: dict[str, str]) -> set[tuple[str, int]]:
     allowed: set[tuple[str, int]] = set()
-    for policy in policies:
-        if "Egress" in policy["spec"]["policyTypes"] and selects(policy["spec"]["podSelector"], labels):
-            for rule in policy["spec"].get("egress", []):
-                allowed |= {(p.get("protocol", "TCP"), p["port"]) for p in rule.get("ports", [])}
+    for rule in _egress_rules(policies, labels):
+        allowed |= _rule_ports(rule)
     return allowed
+
+
+def _public_only(rule: Obj) -> bool:
+    """Whether a rule's destinations are ipBlocks that leave out every non-public IPv4 range."""
+    peers = rule.get("to", [])
+    if not peers:
+        return False  # every destination
+    for peer in peers:
+        block = peer.get("ipBlock")
+        if set(peer) != {"ipBlock"} or block is None:
+            return False
+        excepted = [ipaddress.ip_network(e) for e in block.get("except", [])]
+        cidr = ipaddress.ip_network(block["cidr"])
+        for private in map(ipaddress.ip_network, NON_PUBLIC_IPV4):
+            if private.overlaps(cidr) and not any(private.subnet_of(e) for e in excepted):  # type: ignore[arg-type]
+                return False
+    return True
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -628,10 +759,21 @@ def test_network_policies(name: str) -> None:
     redis_port = urlsplit(environ["REDIS_URL"]).port or 6379
     otlp_port = urlsplit(environ["OTEL_EXPORTER_OTLP_ENDPOINT"]).port
     required = {("UDP", 53), ("TCP", 53), ("TCP", database_port), ("TCP", redis_port), ("TCP", 4317), ("TCP", 4318)}
-    required |= {("TCP", otlp_port or 0), ("TCP", 443)}
+    required |= {("TCP", otlp_port or 0)}
     for workload in app_workloads(objects):
-        missing = required - _allowed_egress(policies, pod_labels(workload))
-        assert not missing, f"{workload['metadata']['name']}: egress to {sorted(missing)} not allowed"
+        workload_name = workload["metadata"]["name"]
+        rules = _egress_rules(policies, pod_labels(workload))
+        assert rules, f"{workload_name}: no egress policy (default allow)"
+        assert all(rule.get("ports") for rule in rules), f"{workload_name}: an egress rule allows every port"
+        # Only the workers fetch video URLs (http and https); the API only resolves their host.
+        wanted = required | FETCH_PORTS if workload_name == WORKER_DEPLOYMENT else required
+        allowed = _allowed_egress(policies, pod_labels(workload))
+        assert not wanted - allowed, f"{workload_name}: egress to {sorted(wanted - allowed)} not allowed"
+        assert not allowed - wanted, f"{workload_name}: egress to {sorted(allowed - wanted)} allowed"
+        for rule in rules:
+            if _rule_ports(rule) & FETCH_PORTS:
+                assert _rule_ports(rule) <= FETCH_PORTS, f"{workload_name}: fetch rule mixed with other ports"
+                assert _public_only(rule), f"{workload_name}: 80/443 may reach private addresses: {rule.get('to')}"
         ingress_types = [
             p
             for p in policies
