@@ -95,6 +95,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     media_dir: str | None = None
     """Job files (uploads waiting for a worker, thumbnails, clips); default ``DATA_DIR/media``. On Kubernetes:
     a volume the API pods and the workers share."""
+    media_retention_days: NonNegativeInt = 30
+    """Days thumbnails and clips stay after their job ended; 0 keeps them for ever."""
     video_max_bytes: PositiveInt = 2 * 1024**3
     """Largest upload or download, in bytes (413 beyond it)."""
     video_max_duration: PositiveFloat = 4 * 3600.0

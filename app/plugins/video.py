@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,6 +38,7 @@ from domain.projects.service import ProjectService
 from domain.video.controller import VideoController
 from domain.video.ports import JobQueue
 from domain.video.repository import VideoJobRepository
+from domain.video.retention import expire_media
 from domain.video.runner import RunnerPolicy, VideoJobRunner, reap
 from domain.video.schemas import ClipLengths
 from domain.video.service import JobPolicy, VideoJobService
@@ -58,6 +60,7 @@ MEDIA_STATE_KEY = "video_media"
 FETCHER_STATE_KEY = "video_fetcher"
 UPLOADS_STATE_KEY = "video_uploads"
 WATCHER_STATE_KEY = "video_watcher"
+MEDIA_EXPIRY_INTERVAL = 3600.0
 
 
 class VideoPlugin(InitPluginProtocol):
@@ -166,9 +169,19 @@ class VideoPlugin(InitPluginProtocol):
             logger.info("in-process video worker stopped")
 
     async def reap_forever(self, app: Litestar, queue: JobQueue) -> None:
-        """Every heartbeat: give stale and forgotten jobs to a worker again (the first run at once)."""
+        """Every heartbeat: give stale and forgotten jobs to a worker again (the first run at once);
+        every hour, remove job files past their retention."""
         policy = self.runner_policy()
+        next_expiry = 0.0
         while True:
+            if time.monotonic() >= next_expiry:
+                next_expiry = time.monotonic() + MEDIA_EXPIRY_INTERVAL
+                try:
+                    await expire_media(
+                        self.sessions, app.state[MEDIA_STATE_KEY], retention_days=self.settings.media_retention_days
+                    )
+                except Exception:
+                    logger.warning("removing expired job files failed; trying again later", exc_info=True)
             try:
                 for job_id in await reap(
                     self.sessions, app.state[MEDIA_STATE_KEY], policy, requeue_after=policy.stale_after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -70,6 +71,14 @@ class MediaStore(Protocol):
 
     def discard_sources(self, job_id: UUID) -> None:
         """Remove the upload and every scratch file of the job; keep the outputs."""
+        ...
+
+    def job_ids_on_disk(self) -> list[UUID]:
+        """Every job that has files here."""
+        ...
+
+    def discard_incoming_older_than(self, age: timedelta) -> None:
+        """Remove uploads that never became a job (the client went away mid-upload, say)."""
         ...
 
     def discard_all(self, job_id: UUID) -> None:

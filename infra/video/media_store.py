@@ -7,7 +7,10 @@ source waiting for its worker), ``jobs/<id>/scratch/`` (an attempt's temporary f
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -54,6 +57,26 @@ class LocalMediaStore:
     def discard_sources(self, job_id: UUID) -> None:
         self.discard_scratch(job_id)
         self.upload_path(job_id).unlink(missing_ok=True)
+
+    def job_ids_on_disk(self) -> list[UUID]:
+        jobs = self.root / "jobs"
+        if not jobs.is_dir():
+            return []
+        found = []
+        for entry in jobs.iterdir():
+            with contextlib.suppress(ValueError):
+                found.append(UUID(entry.name))
+        return found
+
+    def discard_incoming_older_than(self, age: timedelta) -> None:
+        incoming = self.root / "incoming"
+        if not incoming.is_dir():
+            return
+        cutoff = time.time() - age.total_seconds()
+        for entry in incoming.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < cutoff:
+                    entry.unlink()
 
     def discard_all(self, job_id: UUID) -> None:
         shutil.rmtree(self._job_dir(job_id), ignore_errors=True)
