@@ -84,8 +84,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     model_device: Literal["auto", "cpu", "cuda"] = "auto"
     model_mixed_precision: Literal["none", "bf16", "fp16"] = "none"
     """Autocast on CUDA (the seed's mixed precision); ignored on the CPU."""
-    model_threads: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
-    """Intra-op threads of torch; 0 keeps torch's default (the number of cores)."""
+    model_threads: Annotated[int, msgspec.Meta(ge=0, le=256)] = 1
+    """Intra-op threads of torch; 0 keeps torch's default (the number of cores). The shipped models are
+    small: one thread is fastest for them (bench/README.md); raise it for heavy models of your own."""
     model_batching: bool = True
     model_max_pending_items: PositiveInt = 4096
     """Queue bound per model, in items; beyond it callers get 503 with Retry-After."""

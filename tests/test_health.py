@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextvars import ContextVar
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import pytest
 from litestar import Litestar

@@ -173,10 +173,11 @@ class VideoAnalyzer:
     async def analyze(self, path: Path, *, on_progress: ProgressCallback | None = None) -> VideoAnalysis:
         """Analyse the video at ``path``; ``on_progress`` gets 0..1 and may cancel by raising."""
         probe = await self.probe(path)
-        state = _Accumulator()
+        decode_options = self.options.decode_options()
+        state = _Accumulator(decode_options.audio_window)
         pending: asyncio.Future[None] | None = None
         try:
-            async with FrameStream(path, probe, self.options.decode_options()) as stream:
+            async with FrameStream(path, probe, decode_options) as stream:
                 async for batch in stream:
                     frames = torch.from_numpy(batch.frames)
                     signatures = await self.runner.infer(SCENE_DETECTOR, frames) if len(frames) else frames
@@ -244,21 +245,21 @@ class VideoAnalyzer:
         parts: list[npt.NDArray[np.float32]] = []
         for start in range(0, len(windows), self.options.highlight_batch):
             chunk = torch.from_numpy(windows[start : start + self.options.highlight_batch])
-            parts.append((await self.runner.infer(HIGHLIGHT_SCORER, chunk)).reshape(-1).numpy())
+            parts.append((await self.runner.infer(HIGHLIGHT_SCORER, chunk)).reshape(-1).cpu().numpy())
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32)
 
 
 class _Accumulator:
     """What the analysis keeps of each batch; fed in order from a worker thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, audio_window: float) -> None:
         self.timeline = SceneTimeline()
         self.samples = SampleMeasures()
         self.audio: list[npt.NDArray[np.float32]] = []
-        self.audio_window = DecodeOptions().audio_window
+        self.audio_window = audio_window
 
     def absorb(self, batch: FrameBatch, signatures: torch.Tensor) -> None:
-        self.timeline.add(signatures.numpy(), batch.times)
+        self.timeline.add(signatures.cpu().numpy(), batch.times)
         self.samples.add(batch.samples, batch.sample_times)
         if len(batch.audio_db):
             self.audio.append(batch.audio_db)
