@@ -118,11 +118,9 @@ def create_app(
         ),
     }
     telemetry = TelemetryPlugin(settings, VERSION, tracer_provider)
-    request_tracing = telemetry.opentelemetry_plugin()
+    request_span = telemetry.request_span_middleware()
     # Order matters: lifespans open in this order and close in reverse.
     plugins: list[PluginProtocol] = [telemetry]
-    if request_tracing is not None:
-        plugins.append(request_tracing)
     database = DatabasePlugin(sqlalchemy_config, auto_migrate=settings.auto_migrate)
     plugins += [
         SQLAlchemyInitPlugin(config=sqlalchemy_config),
@@ -159,7 +157,10 @@ def create_app(
         dependencies=dict(dependencies),
         plugins=plugins,
         on_app_init=[auth.on_app_init],
-        middleware=[TransactionMiddleware(sqlalchemy_config.session_scope_key, send_error_response, telemetry.tracer)],
+        middleware=[
+            *([request_span] if request_span is not None else []),
+            TransactionMiddleware(sqlalchemy_config.session_scope_key, send_error_response, telemetry.tracer),
+        ],
         before_send=[finish_response],
         exception_handlers={Exception: error_response},
         state=State(state),

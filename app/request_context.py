@@ -1,9 +1,6 @@
-"""Per-request context: the request id for logs, the span named by route template, one access line.
+"""Per-request context: the request id for logs and one access line.
 
-- :class:`RequestContextMiddleware` runs after routing (it is app-level middleware), so
-  the route template is known: the request span that the OpenTelemetry middleware
-  opened before routing is renamed from the raw path to ``GET /projects/{project_id}``,
-  as the HTTP semantic conventions ask (bounded cardinality for span names).
+- :class:`RequestContextMiddleware` puts the request id where every log line finds it.
 - :func:`finish_response`, a ``before_send`` hook, puts ``X-Request-ID`` on every
   response and writes the access line. It runs for every response, also those that
   the exception handlers outside the middleware make (401, 404, 500).
@@ -17,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import ASGIMiddleware
-from opentelemetry.trace import get_current_span
 
 from app.request_id import request_id
 from infra.telemetry.logging import REQUEST_ID
@@ -40,11 +36,6 @@ class RequestContextMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         scope.setdefault("state", {})[_STARTED_AT] = time.perf_counter()
         token = REQUEST_ID.set(request_id(scope))
-        span = get_current_span()
-        if span.is_recording():
-            route = scope.get("path_template") or UNMATCHED_ROUTE
-            span.update_name(f"{scope.get('method', 'HTTP')} {route}")
-            span.set_attribute("http.route", route)
         try:
             await next_app(scope, receive, send)
         finally:

@@ -13,6 +13,8 @@ skips the wait.
 from __future__ import annotations
 
 import argparse
+import gc
+import socket
 import logging
 import threading
 from types import FrameType
@@ -32,6 +34,12 @@ class DrainingServer(uvicorn.Server):
         self.litestar_app = app
         self.drain_delay = drain_delay
         self._draining = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything allocated so far (modules, models, pools) lives as long as the process: out of
+        # the garbage collector's sight, each collection has far fewer objects to walk.
+        gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
+from litestar.middleware.base import DefineMiddleware
 from litestar.plugins import InitPluginProtocol
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from litestar.types import Scope
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
 from app.request_context import RequestContextMiddleware
+from app.server_span import server_span_middleware
 from app.settings import Settings
 from infra.telemetry.tracing import TracingOptions, build_tracer_provider
 
@@ -23,11 +23,6 @@ TRACER_PROVIDER_STATE_KEY = "tracer_provider"
 
 UNTRACED_PATHS = ["^/health", "^/metrics$", "^/schema", "^/swagger"]
 """Probes, scrapes and docs: frequent, uninteresting, and they would drown the traces."""
-
-
-def _span_name_before_routing(scope: Scope) -> tuple[str, dict[str, Any]]:
-    # The route is not known yet; RequestContextMiddleware renames the span once it is.
-    return str(scope.get("method", "HTTP")), {}
 
 
 class TelemetryPlugin(InitPluginProtocol):
@@ -53,18 +48,11 @@ class TelemetryPlugin(InitPluginProtocol):
     def tracer(self) -> Tracer | None:
         return None if self.tracer_provider is None else self.tracer_provider.get_tracer("video-opusclip.di")
 
-    def opentelemetry_plugin(self) -> OpenTelemetryPlugin | None:
-        """Litestar's request-span plugin, on our provider; None when tracing is off."""
+    def request_span_middleware(self) -> DefineMiddleware | None:
+        """The request span's middleware, on our provider; None when tracing is off."""
         if self.tracer_provider is None:
             return None
-        return OpenTelemetryPlugin(
-            OpenTelemetryConfig(
-                tracer_provider=self.tracer_provider,
-                exclude=UNTRACED_PATHS,
-                exclude_spans=["receive", "send"],
-                scope_span_details_extractor=_span_name_before_routing,
-            )
-        )
+        return server_span_middleware(OpenTelemetryConfig(tracer_provider=self.tracer_provider, exclude=UNTRACED_PATHS))
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.state[TRACER_PROVIDER_STATE_KEY] = self.tracer_provider

@@ -67,6 +67,8 @@ ENDPOINTS = {
     "list": "GET /projects",
     "post": "POST /projects",
 }
+SERVICE_APP = "app.asgi:app"
+
 COMPARISONS = {
     # name: (targets in run order, baseline target for the ratio column)
     "floor": (("service", "floor"), "floor"),
@@ -186,10 +188,16 @@ class Server:
 
 
 def start_server(name: str, asgi_app: str, port: int, env: dict[str, str], out_dir: Path) -> Server:
+    """The service runs as in production (``python -m app.server``: its own drain and logging on
+    uvicorn, which picks uvloop and httptools like the flags below); the floor under plain uvicorn."""
     log_path = out_dir / f"{name}.log"
+    if asgi_app == SERVICE_APP:
+        command = [sys.executable, "-m", "app.server", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", asgi_app, "--port", str(port), *uvicorn_flags()]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", asgi_app, "--port", str(port), *uvicorn_flags()],
+            command,
             cwd=REPO_ROOT,
             env=env,
             stdout=log_file,
@@ -630,6 +638,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="after the comparison, py-spy the service per endpoint")
     parser.add_argument("--profile-only", action="store_true", help="skip the comparison; only profile the service")
+    parser.add_argument(
+        "--profile-target", default=None, help="which server to profile (default: the first, 'service' or 'off')"
+    )
     parser.add_argument("--profile-duration", type=float, default=10.0, help="seconds of py-spy per endpoint")
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
@@ -685,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         targets, baseline = COMPARISONS[args.compare]
         by_name: dict[str, Server] = {}
         if args.compare == "floor":
-            by_name["service"] = start_server("service", "app.asgi:app", free_port(), env, out_dir)
+            by_name["service"] = start_server("service", SERVICE_APP, free_port(), env, out_dir)
             by_name["floor"] = start_server(
                 "floor", "bench.floor_app:app", free_port(), floor_env(dsn, not args.floor_autocommit_reads), out_dir
             )
@@ -700,13 +711,13 @@ def main(argv: list[str] | None = None) -> int:
             }
             for name in targets:
                 by_name[name] = start_server(
-                    name, "app.asgi:app", free_port(), {**env, **tracing, **TRACING_ENV[name]}, out_dir
+                    name, SERVICE_APP, free_port(), {**env, **tracing, **TRACING_ENV[name]}, out_dir
                 )
         servers.extend(by_name.values())
         for server in by_name.values():
             wait_ready(server)
         log(", ".join(f"{s.name} pid {s.pid} on :{s.port}" for s in by_name.values()))
-        service = next(iter(by_name.values()))
+        service = by_name[args.profile_target] if args.profile_target else next(iter(by_name.values()))
 
         reader_token = get_token(service.port, reader)
         writer_token = get_token(service.port, writer)

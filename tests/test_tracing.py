@@ -125,6 +125,10 @@ class CountingTracer:
         self.started += 1
         return self.tracer.start_as_current_span(*args, **kwargs)
 
+    def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        self.started += 1
+        return self.tracer.start_span(*args, **kwargs)
+
 
 async def test_an_unsampled_request_creates_no_dependency_span(
     build_app: Callable[..., Litestar], alice: Actor

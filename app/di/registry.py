@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any
 
 from litestar.di import Provide
-from opentelemetry.trace import Span, Tracer, get_current_span
+from opentelemetry.trace import Span, Status, StatusCode, Tracer, get_current_span, use_span
 
 from app.di.scopes import Policy, Scope, policy_of
 from domain.errors import ServiceUnavailableError
@@ -46,7 +46,18 @@ def _describe(provider: Callable[..., Any]) -> str:
 class TracedProvide(Provide):
     """A Litestar ``Provide`` that knows its key and scope, and traces and counts each resolution."""
 
-    __slots__ = ("_cached", "_degraded", "_lock", "attributes", "key", "metrics", "policy", "provider_name", "tracer")
+    __slots__ = (
+        "_cached",
+        "_degraded",
+        "_lock",
+        "attributes",
+        "key",
+        "metrics",
+        "policy",
+        "provider_name",
+        "span_attributes",
+        "tracer",
+    )
 
     def __init__(
         self,
@@ -75,6 +86,10 @@ class TracedProvide(Provide):
             "di.scope": self.policy.scope.value,
             "di.provider": self.provider_name,
         }
+        # a request-scoped value never comes from a cache: its span can say so from the start
+        self.span_attributes: dict[str, str | bool] = (
+            {**self.attributes, "di.cache_hit": False} if self.policy.scope is Scope.REQUEST else dict(self.attributes)
+        )
         self.metrics = (
             DEPENDENCY_REQUESTS.labels(key, _OK),
             DEPENDENCY_REQUESTS.labels(key, _ERROR),
@@ -108,8 +123,7 @@ class TracedProvide(Provide):
             if self.tracer is None or not get_current_span().is_recording():
                 value = await self._resolve(kwargs, None)
             else:
-                with self.tracer.start_as_current_span(f"di {self.key}", attributes=self.attributes) as span:
-                    value = await self._resolve(kwargs, span)
+                value = await self._resolve_traced(kwargs, self.tracer)
         except BaseException:
             error_count.inc()
             raise
@@ -118,11 +132,26 @@ class TracedProvide(Provide):
         ok_count.inc()
         return value
 
+    async def _resolve_traced(self, kwargs: dict[str, Any], tracer: Tracer) -> Any:
+        """The span of this resolution. Only an async provider's span becomes the current one: an
+        async provider may await I/O whose spans belong under it; a sync one cannot, and skipping
+        the context switch saves a few microseconds on every sampled request."""
+        span = tracer.start_span(f"di {self.key}", attributes=self.span_attributes)
+        try:
+            if self.has_sync_callable and self.policy.retry is None:
+                return await self._resolve(kwargs, span)
+            with use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                return await self._resolve(kwargs, span)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            span.end()
+
     async def _resolve(self, kwargs: dict[str, Any], span: Span | None) -> Any:
         if self.policy.scope is Scope.REQUEST:
             value, _ = await self._produce(kwargs, span)
-            if span is not None:
-                span.set_attribute("di.cache_hit", False)
             return value
         hit, value = self._cache_lookup()
         if not hit:

@@ -78,8 +78,7 @@ def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None
 
     ``exporter`` replaces the one the options name (tests pass an in-memory one).
     """
-    exporter = exporter or build_exporter(options)
-    if exporter is None:
+    if exporter is None and options.exporter == "none":
         return None
     resource = Resource.create(
         {
@@ -88,6 +87,14 @@ def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None
             "deployment.environment.name": options.environment,
         }
     )
+    if exporter is None and options.exporter == "otlp":
+        # encoding OTLP is the costliest part of tracing: a child process does it (see export_process)
+        from infra.telemetry.export_process import ChildProcessSpanExporter
+
+        exporter = ChildProcessSpanExporter(options, resource)
+    exporter = exporter or build_exporter(options)
+    if exporter is None:
+        return None
     provider = TracerProvider(resource=resource, sampler=build_sampler(options.sampler, options.sampler_arg))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
