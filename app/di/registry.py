@@ -81,11 +81,8 @@ class TracedProvide(Provide):
             raise ValueError(f"dependency {key!r}: a generator provider can only be request-scoped, without retry")
         self.tracer = tracer
         self.provider_name = _describe(dependency)
-        self.attributes: dict[str, str] = {
-            "di.key": key,
-            "di.scope": self.policy.scope.value,
-            "di.provider": self.provider_name,
-        }
+        # the provider's name is not repeated on every span: ``litestar deps`` shows it for each key
+        self.attributes: dict[str, str] = {"di.key": key, "di.scope": self.policy.scope.value}
         # a request-scoped value never comes from a cache: its span can say so from the start
         self.span_attributes: dict[str, str | bool] = (
             {**self.attributes, "di.cache_hit": False} if self.policy.scope is Scope.REQUEST else dict(self.attributes)
