@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import socket
 import logging
+import socket
 import threading
 from types import FrameType
 

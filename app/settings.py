@@ -18,6 +18,7 @@ import msgspec
 from dotenv import dotenv_values
 
 from domain.validation import invalid_field
+from infra.telemetry.tracing import ExporterName, OtlpProtocol, SamplerName
 
 Environment = Literal["development", "production"]
 
@@ -128,17 +129,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     # OpenTelemetry, under the variable names of the OpenTelemetry specification.
     otel_service_name: str = "video-opusclip"
-    otel_traces_exporter: Literal["otlp", "console", "none"] = "none"
+    otel_traces_exporter: ExporterName = "none"
     otel_exporter_otlp_endpoint: str | None = None
-    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
-    otel_traces_sampler: Literal[
-        "always_on",
-        "always_off",
-        "traceidratio",
-        "parentbased_always_on",
-        "parentbased_always_off",
-        "parentbased_traceidratio",
-    ] = "parentbased_always_on"
+    otel_exporter_otlp_protocol: OtlpProtocol = "http/protobuf"
+    otel_traces_sampler: SamplerName = "parentbased_always_on"
     otel_traces_sampler_arg: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
 
     @property

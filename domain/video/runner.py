@@ -94,12 +94,12 @@ class VideoJobRunner:
         policy: RunnerPolicy,
     ) -> None:
         self._sessions = sessions
-        self._fetcher = fetcher
-        self._analyzer = analyzer
-        self._thumbnails = thumbnails
-        self._clips = clips
-        self._media = media
-        self._policy = policy
+        self.fetcher = fetcher
+        self.analyzer = analyzer
+        self.thumbnails = thumbnails
+        self.clips = clips
+        self.media = media
+        self.policy = policy
 
     async def run(self, job_id: UUID, heartbeat: Heartbeat | None = None) -> RunOutcome:
         claim = await self._claim(job_id)
@@ -107,7 +107,7 @@ class VideoJobRunner:
             return RunOutcome(None)
         logger.info("job %s: attempt %d (%s)", job_id, claim.attempt, claim.processing_type.value)
         attempt = _Attempt(self, claim, heartbeat)
-        status = JobStatus.FAILED
+        status: JobStatus | None = None
         try:
             result = await attempt.run_with_lease()
         except JobCancelledError:
@@ -115,19 +115,24 @@ class VideoJobRunner:
             return RunOutcome(status)
         except DomainError as exc:
             if exc.status_code >= 500:  # a dependency was away (503/504): worth another attempt
-                return await self._retry_or_fail(claim, exc)
+                outcome = await self._retry_or_fail(claim, exc)
+                status = outcome.status
+                return outcome
             status = await self._finish(job_id, JobStatus.FAILED, error=exc.message, error_status=exc.status_code)
             return RunOutcome(status)
         except Exception as exc:
             logger.exception("job %s: attempt %d failed", job_id, claim.attempt)
-            return await self._retry_or_fail(claim, exc)
+            outcome = await self._retry_or_fail(claim, exc)
+            status = outcome.status
+            return outcome
         else:
             status = await self._finish(job_id, JobStatus.SUCCEEDED, result=result)
             return RunOutcome(status)
         finally:
-            self._media.discard_scratch(job_id)
-            if status.is_final:
-                self._media.discard_sources(job_id)
+            if status is not None:  # the job is still ours to tidy: not when another worker took it over
+                self.media.discard_scratch(job_id)
+                if status.is_final:
+                    self.media.discard_sources(job_id)
 
     # the row ------------------------------------------------------------------------------------
 
@@ -141,7 +146,7 @@ class VideoJobRunner:
                         VideoJob.id == job_id,
                         VideoJob.status == JobStatus.QUEUED,
                         VideoJob.cancel_requested.is_(False),
-                        VideoJob.attempts < self._policy.max_attempts,
+                        VideoJob.attempts < self.policy.max_attempts,
                     )
                     .values(
                         status=JobStatus.RUNNING,
@@ -170,10 +175,11 @@ class VideoJobRunner:
         job.error = "cancelled" if job.cancel_requested else f"gave up after {job.attempts} attempts"
         job.error_status = None if job.cancel_requested else 500
         job.finished_at = _now()
-        self._media.discard_sources(job_id)
+        self.media.discard_sources(job_id)
 
-    async def _write(self, job_id: UUID, **values: Any) -> bool:
-        """Update the running job; False when it is no longer ours (the lease was lost)."""
+    async def renew(self, job_id: UUID, **values: Any) -> None:
+        """Renew the lease of the running job, writing ``values`` too; raises when it was cancelled or
+        is no longer ours (its lease was lost)."""
         async with self._sessions() as session:
             cancel = (
                 await session.execute(
@@ -186,7 +192,6 @@ class VideoJobRunner:
             await session.commit()
         if cancel is None or cancel:
             raise JobCancelledError
-        return True
 
     async def _finish(
         self,
@@ -196,7 +201,9 @@ class VideoJobRunner:
         result: dict[str, Any] | None = None,
         error: str | None = None,
         error_status: int | None = None,
-    ) -> JobStatus:
+    ) -> JobStatus | None:
+        """Leave the running job in ``status``; None when it was no longer ours (its lease was lost
+        and another worker may have it now: nothing of it must be touched)."""
         values: dict[str, Any] = {
             "status": status,
             "error": error,
@@ -214,13 +221,13 @@ class VideoJobRunner:
             await session.commit()
         if done.rowcount == 0:  # type: ignore[attr-defined]
             logger.warning("job %s: the lease was lost before it could be marked %s", job_id, status.value)
-        else:
-            logger.info("job %s: %s%s", job_id, status.value, f" ({error})" if error else "")
+            return None
+        logger.info("job %s: %s%s", job_id, status.value, f" ({error})" if error else "")
         return status
 
     async def _retry_or_fail(self, claim: _Claim, exc: BaseException) -> RunOutcome:
         reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
-        if claim.attempt >= self._policy.max_attempts:
+        if claim.attempt >= self.policy.max_attempts:
             status = await self._finish(
                 claim.id,
                 JobStatus.FAILED,
@@ -228,8 +235,12 @@ class VideoJobRunner:
                 error_status=exc.status_code if isinstance(exc, DomainError) else 500,
             )
             return RunOutcome(status)
-        await self._finish(claim.id, JobStatus.QUEUED, error=f"attempt {claim.attempt} failed: {reason}"[:2000])
-        return RunOutcome(JobStatus.QUEUED, retry_in=self._policy.retry_delay_seconds * 2 ** (claim.attempt - 1))
+        status = await self._finish(
+            claim.id, JobStatus.QUEUED, error=f"attempt {claim.attempt} failed: {reason}"[:2000]
+        )
+        if status is None:
+            return RunOutcome(None)
+        return RunOutcome(status, retry_in=self.policy.retry_delay_seconds * 2 ** (claim.attempt - 1))
 
 
 class _Attempt:
@@ -249,9 +260,9 @@ class _Attempt:
 
         async def keep_lease() -> None:
             while True:
-                await asyncio.sleep(self.runner._policy.heartbeat_seconds)
+                await asyncio.sleep(self.runner.policy.heartbeat_seconds)
                 try:
-                    await self.runner._write(self.claim.id)
+                    await self.runner.renew(self.claim.id)
                     if self.heartbeat is not None:
                         await self.heartbeat()
                 except JobCancelledError as exc:
@@ -277,21 +288,21 @@ class _Attempt:
         """Write progress at most every ``progress_every_seconds``; raises when the job was cancelled."""
         self.progress = max(self.progress, min(1.0, fraction))
         now = time.monotonic()
-        if force or now - self.written_at >= self.runner._policy.progress_every_seconds:
+        if force or now - self.written_at >= self.runner.policy.progress_every_seconds:
             self.written_at = now
-            await self.runner._write(self.claim.id, progress=round(self.progress, 4))
+            await self.runner.renew(self.claim.id, progress=round(self.progress, 4))
 
     async def _work(self) -> dict[str, Any]:
         runner, claim = self.runner, self.claim
-        media = runner._media
+        media = runner.media
         source = await self._source()
         await self.report(0.05, force=True)
-        analysis = await runner._analyzer.analyze(source, on_progress=lambda f: self.report(0.05 + 0.8 * f))
-        result = build_result(analysis, claim.processing_type, claim.max_length, runner._policy.clip_lengths)
+        analysis = await runner.analyzer.analyze(source, on_progress=lambda f: self.report(0.05 + 0.8 * f))
+        result = build_result(analysis, claim.processing_type, claim.max_length, runner.policy.clip_lengths)
         await self.report(0.85, force=True)
 
         chosen = thumbnail_time(analysis)
-        jpeg = await runner._thumbnails.render(source, chosen)
+        jpeg = await runner.thumbnails.render(source, chosen)
         thumbnail = media.thumbnail_path(claim.id)
         thumbnail.parent.mkdir(parents=True, exist_ok=True)
         thumbnail.write_bytes(jpeg)
@@ -300,7 +311,7 @@ class _Attempt:
 
         clips = result.get("clips", [])
         for number, clip in enumerate(clips, start=1):
-            await runner._clips.cut(source, clip["start"], clip["end"], media.clip_path(claim.id, number))
+            await runner.clips.cut(source, clip["start"], clip["end"], media.clip_path(claim.id, number))
             clip["url"] = f"{job_path(claim.id)}/clips/{number}.mp4"
             await self.report(0.9 + 0.1 * number / len(clips))
         return result
@@ -308,12 +319,12 @@ class _Attempt:
     async def _source(self) -> Path:
         runner, claim = self.runner, self.claim
         if claim.source_url is None:
-            upload = runner._media.upload_path(claim.id)
+            upload = runner.media.upload_path(claim.id)
             if not upload.is_file():
                 raise _MissingUploadError
             return upload
-        destination = runner._media.scratch_dir(claim.id) / "source"
-        fetched = await runner._fetcher.fetch(claim.source_url, destination)
+        destination = runner.media.scratch_dir(claim.id) / "source"
+        fetched = await runner.fetcher.fetch(claim.source_url, destination)
         return fetched.path
 
 
