@@ -11,7 +11,7 @@ from litestar import Litestar, get, post
 
 from app.rate_limit import RateLimitPlugin
 from tests.backends import Backend
-from tests.conftest import Actor, serve
+from tests.conftest import Actor, Api, serve
 
 
 async def test_200_concurrent_requests_against_50_let_exactly_50_through(
@@ -91,3 +91,19 @@ async def test_a_route_can_have_a_stricter_limit() -> None:
             cheap_statuses = [(await client.get("/cheap")).status_code for _ in range(5)]
     assert costly_statuses == [201, 201, 429]
     assert cheap_statuses == [200] * 5
+
+
+async def test_video_processing_has_its_stricter_limit(
+    build_app: Callable[..., Litestar], backend_env: Backend
+) -> None:
+    app = build_app(rate_limit_video_process="2/minute", cache_namespace=f"rl-video-{backend_env.queue_name}")
+    async with serve(app) as client:
+        editor = await Api(app, client, backend_env).actor(scopes=["video:process"])
+        body = {"video_url": "http://10.0.0.1/refused-before-any-work.mp4", "processing_type": "scenes"}
+        statuses = [
+            (await client.post("/video/process", json=body, headers=editor.headers)).status_code for _ in range(3)
+        ]
+        listing = await client.get("/video/jobs", headers=editor.headers)
+    assert statuses == [422, 422, 429]  # counted even when refused: the limit guards the work of checking too
+    assert listing.status_code == 200  # other routes keep the default limit
+    assert listing.headers["ratelimit-limit"] == "100000"
