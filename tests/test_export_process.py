@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent import futures
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
@@ -62,3 +68,30 @@ def test_spans_reach_the_receiver_and_a_dead_child_is_replaced() -> None:
             exporter.shutdown()
     assert {span.name for span in received} == {"parent", "child"}
     assert all(span.service_name == "svc" for span in received)
+
+
+def test_spans_reach_an_otlp_grpc_receiver() -> None:
+    received: list[str] = []
+    arrived = threading.Event()
+
+    class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the gRPC method's name
+            for resource_spans in request.resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    received.extend(span.name for span in scope_spans.spans)
+            arrived.set()
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Receiver(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    options = TracingOptions("svc", "1", "test", exporter="otlp", protocol="grpc", endpoint=f"http://127.0.0.1:{port}")
+    exporter = ChildProcessSpanExporter(options, Resource({"service.name": "svc"}))
+    try:
+        assert exporter.export(make_spans().spans()).name == "SUCCESS"
+        assert arrived.wait(20), "no export arrived over gRPC"
+    finally:
+        exporter.shutdown()
+        server.stop(grace=None)
+    assert sorted(received) == ["child", "parent"]
