@@ -13,10 +13,12 @@ skips the wait.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import socket
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -24,6 +26,7 @@ from litestar import Litestar
 
 from app.health import health_registry
 from app.settings import Settings
+from infra.telemetry.logging import flush_logging
 
 logger = logging.getLogger("app.server")
 
@@ -40,6 +43,14 @@ class DrainingServer(uvicorn.Server):
         # Everything allocated so far (modules, models, pools) lives as long as the process: out of
         # the garbage collector's sight, each collection has far fewer objects to walk.
         gc.freeze()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                flush_logging()  # before uvicorn re-raises the signal, which ends the process at once
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining:

@@ -95,6 +95,12 @@ async def test_sessions_are_closed_no_pool_leak_after_500_requests(api: Api, ali
         statuses += await asyncio.gather(*(one(i) for i in range(start, start + 25)))
     assert sorted(set(statuses)) == [200, 400, 404, 409]
     engine = api.app.plugins.get(DatabasePlugin).engine(api.app)
+    # The app's own background work (health monitor, job reaper, worker) borrows connections for a
+    # moment too; every one the requests took must be back within a short while.
+    for _ in range(100):
+        if engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.02)
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 

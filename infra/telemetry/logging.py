@@ -23,6 +23,8 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request being served; set by the request-context middleware."""
 
 _installed: tuple[QueueHandler, QueueListener] | None = None
+_direct: logging.Handler | None = None
+"""The synchronous handler :func:`flush_logging` leaves behind."""
 
 
 class ContextFilter(logging.Filter):
@@ -84,8 +86,11 @@ def _passthrough(_: object, __: str, event: structlog.typing.EventDict) -> struc
 
 def configure_logging(level: str, *, json_lines: bool) -> None:
     """Route the root logger through one queue to stderr. Idempotent: a second call replaces the first."""
-    global _installed
+    global _installed, _direct
     root = logging.getLogger()
+    if _direct is not None:
+        root.removeHandler(_direct)
+        _direct = None
     if _installed is not None:
         old_handler, old_listener = _installed
         root.removeHandler(old_handler)
@@ -109,9 +114,21 @@ def configure_logging(level: str, *, json_lines: bool) -> None:
     _installed = (handler, listener)
 
 
-def _stop() -> None:
-    if _installed is not None:
-        _installed[1].stop()
+def flush_logging() -> None:
+    """Write every queued line now, and from here on synchronously: for the end of the process,
+    which may come by a signal that skips ``atexit`` (uvicorn re-raises SIGTERM once it is done)."""
+    global _installed, _direct
+    if _installed is None:
+        return
+    handler, listener = _installed
+    listener.stop()  # drains the queue
+    direct = logging.StreamHandler(sys.stderr)
+    direct.setFormatter(handler.formatter)
+    direct.filters = list(handler.filters)
+    root = logging.getLogger()
+    root.removeHandler(handler)
+    root.addHandler(direct)
+    _installed, _direct = None, direct
 
 
-atexit.register(_stop)
+atexit.register(flush_logging)
