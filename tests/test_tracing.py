@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.di import TracedProvide
 from domain.principal import Principal
 from domain.projects.service import ProjectService
-from tests.conftest import Actor, serve
+from tests.backends import Backend
+from tests.conftest import Actor, Api, serve
 from tests.tracing import RecordedTraces, names
 
 
@@ -171,3 +172,25 @@ async def test_request_spans_skip_probes_and_metrics(build_app: Callable[..., Li
         for path in ("/health", "/health/live", "/metrics"):
             assert (await client.get(path)).status_code == 200
     assert traces.spans() == []
+
+
+async def test_redis_commands_are_spans_under_the_request_that_issued_them(
+    build_app: Callable[..., Litestar], backend_env: Backend, alice: Actor
+) -> None:
+    if backend_env.redis_url is None:
+        return  # the embedded default has no Redis
+    traces = RecordedTraces()
+    app = build_app(tracer_provider=traces.provider)
+    async with serve(app) as client:
+        editor = await Api(app, client, backend_env).actor(scopes=["video:process"])
+        traces.clear()
+        response = await client.post(
+            "/video/process?wait=false",
+            files={"file": ("clip.mp4", b"not really a video", "video/mp4")},
+            data={"processing_type": "thumbnail", "max_length": "1"},
+            headers=editor.headers,
+        )
+        assert response.status_code == 202, response.text
+    request = traces.named("POST /video/process")
+    redis_spans = [s for s in traces.children_of(request) if s.attributes and s.attributes.get("db.system") == "redis"]
+    assert redis_spans, names(traces.spans())  # the job went to the SAQ queue through the traced pool
