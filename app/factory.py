@@ -170,6 +170,6 @@ def create_app(
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
-        logging_config=None,  # TelemetryPlugin configures logging (structured, with request and trace ids)
+        logging_config=None,  # configure_logging above: structured, with request and trace ids
         debug=False,
     )
