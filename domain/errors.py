@@ -75,3 +75,13 @@ class InvalidFieldsError(DomainError):
     def __init__(self, message: str, detail: list[dict[str, str | None]]) -> None:
         super().__init__(message)
         self.detail = detail
+
+
+class PayloadTooLargeError(DomainError):
+    """The video (uploaded, or announced or sent by the remote) is larger than the service accepts."""
+
+    status_code = 413
+
+
+class UnsupportedMediaTypeError(DomainError):
+    status_code = 415

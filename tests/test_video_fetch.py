@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.errors import ServiceUnavailableError
-from domain.video.sources import PayloadTooLargeError, SourceUnavailableError, UnsafeUrlError
+from domain.errors import PayloadTooLargeError, ServiceUnavailableError
+from domain.video.errors import SourceUnavailableError, UnsafeUrlError
 from infra.video.fetch import SafeVideoFetcher
 from infra.video.netguard import AddressPolicy, IPAddress, why_not_public
 from tests.media_server import MediaServer, Trap, media_server, payload, trap

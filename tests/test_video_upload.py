@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.errors import InvalidInputError
-from domain.video.sources import PayloadTooLargeError, UnsupportedMediaTypeError
+from domain.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
 from infra.video.upload import MultipartUploadReceiver, display_filename
 
 BOUNDARY = "----vo-test-boundary-7MA4YWxkTrZu0gW"

@@ -7,6 +7,8 @@ from domain.errors import InvalidInputError
 __all__ = [
     "CorruptVideoError",
     "NotAVideoError",
+    "SourceUnavailableError",
+    "UnsafeUrlError",
     "VideoInputError",
     "VideoTooLongError",
     "format_duration",
@@ -69,3 +71,12 @@ def format_duration(seconds: float, *, precise: bool = False) -> str:
     if minutes == 60:
         return "1h"
     return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+
+
+class UnsafeUrlError(InvalidInputError):
+    """The URL is not one the service fetches: not http(s), or its host resolves to a loopback,
+    private, link-local, multicast or reserved address (and is not allow-listed)."""
+
+
+class SourceUnavailableError(InvalidInputError):
+    """The remote could not be reached, answered an error, timed out, or sent something that is not a video."""

@@ -1,14 +1,18 @@
-"""What the video jobs need from the outside world; infra adapters implement these, ``app`` binds them."""
+"""What the video jobs need from the outside world; infra adapters implement these, ``app`` binds them.
+
+A job's video comes from a URL the service fetches (:class:`VideoFetcher`, guarded by
+:class:`UrlGuard` at submission) or a file the caller uploads (:class:`UploadReceiver`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
-from domain.video.schemas import VideoAnalysis
+from domain.video.schemas import FetchedVideo, ReceivedUpload, VideoAnalysis
 
 ProgressCallback = Callable[[float], Awaitable[None]]
 """Called with 0..1 as the analysis advances; raising from it (a cancel) stops the analysis."""
@@ -83,4 +87,22 @@ class MediaStore(Protocol):
 
     def discard_all(self, job_id: UUID) -> None:
         """Remove everything of the job (it was deleted, or its owner was)."""
+        ...
+
+
+class UrlGuard(Protocol):
+    async def check(self, url: str) -> None:
+        """Refuse (``UnsafeUrlError``) a URL the fetcher would refuse, without connecting anywhere."""
+        ...
+
+
+class VideoFetcher(Protocol):
+    async def fetch(self, url: str, destination: Path) -> FetchedVideo:
+        """Download ``url`` into the file ``destination``, safely; raise the errors above."""
+        ...
+
+
+class UploadReceiver(Protocol):
+    async def receive(self, body: AsyncIterator[bytes], content_type: str, directory: Path) -> ReceivedUpload:
+        """Stream a ``multipart/form-data`` body, writing its ``file`` part under ``directory``."""
         ...

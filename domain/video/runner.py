@@ -30,10 +30,9 @@ from sqlalchemy import select, update
 from domain.errors import DomainError
 from domain.video.job_schemas import job_path
 from domain.video.models import JobStatus, VideoJob
-from domain.video.ports import ClipCutter, MediaStore, ThumbnailRenderer, VideoAnalyzer
+from domain.video.ports import ClipCutter, MediaStore, ThumbnailRenderer, VideoAnalyzer, VideoFetcher
 from domain.video.results import build_result, thumbnail_time
 from domain.video.schemas import ClipLengths, ProcessingType
-from domain.video.sources import VideoFetcher
 from domain.video.watch import SessionFactory
 
 logger = logging.getLogger("domain.video.runner")

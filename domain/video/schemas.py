@@ -6,7 +6,9 @@ JSON a client reads is stable and short.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
@@ -14,10 +16,12 @@ import msgspec
 __all__ = [
     "Clip",
     "ClipLengths",
+    "FetchedVideo",
     "HighlightsResult",
     "MaxLength",
     "ProcessingOptions",
     "ProcessingType",
+    "ReceivedUpload",
     "Scene",
     "ScenesResult",
     "ThumbnailCandidate",
@@ -128,3 +132,20 @@ class VideoAnalysis(msgspec.Struct, kw_only=True):
     def boundaries(self) -> list[float]:
         """Every scene boundary, hard cut or fade, in time order."""
         return sorted([*self.cuts, *self.fades])
+
+
+class FetchedVideo(msgspec.Struct, frozen=True, kw_only=True):
+    path: Path
+    size: int
+    content_type: str | None
+    final_url: str
+    """After redirects."""
+
+
+class ReceivedUpload(msgspec.Struct, frozen=True, kw_only=True):
+    fields: Mapping[str, str]
+    """The form's other parts (``processing_type``, ``max_length``, ...), as text."""
+    path: Path | None
+    """The ``file`` part, on disk; None when the form had none."""
+    filename: str | None
+    size: int

@@ -20,7 +20,15 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from sqlalchemy import ColumnElement
 
 from domain.base import Page
-from domain.errors import ConflictError, DomainError, InvalidFieldsError, NotFoundError, TooManyRequestsError
+from domain.errors import (
+    ConflictError,
+    DomainError,
+    InvalidFieldsError,
+    NotFoundError,
+    PayloadTooLargeError,
+    TooManyRequestsError,
+    UnsupportedMediaTypeError,
+)
 from domain.principal import Principal
 from domain.projects.service import ProjectService
 from domain.validation import invalid_field
@@ -34,14 +42,8 @@ from domain.video.job_schemas import (
     to_job_out,
 )
 from domain.video.models import ACTIVE_STATUSES, JobStatus, VideoJob
-from domain.video.ports import JobQueue, MediaStore
+from domain.video.ports import JobQueue, MediaStore, UploadReceiver, UrlGuard
 from domain.video.repository import VideoJobRepository
-from domain.video.sources import (
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-    UploadReceiver,
-    UrlGuard,
-)
 from domain.video.watch import JobSnapshot, JobWatcher
 
 JSON_BODY_LIMIT = 64 * 1024

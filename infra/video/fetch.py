@@ -44,8 +44,9 @@ from pathlib import Path
 import anyio
 import httpx
 
-from domain.errors import ServiceUnavailableError
-from domain.video.sources import FetchedVideo, PayloadTooLargeError, SourceUnavailableError, UnsafeUrlError
+from domain.errors import PayloadTooLargeError, ServiceUnavailableError
+from domain.video.errors import SourceUnavailableError, UnsafeUrlError
+from domain.video.schemas import FetchedVideo
 from infra.video.netguard import (
     AddressPolicy,
     IPAddress,
@@ -97,7 +98,7 @@ class _Hop:
 
 
 class SafeVideoFetcher:
-    """Implements :class:`domain.video.sources.VideoFetcher` (and ``UrlGuard``) on the app's shared httpx client.
+    """Implements :class:`domain.video.ports.VideoFetcher` (and ``UrlGuard``) on the app's shared httpx client.
 
     ``allow``: allow-list entries (networks such as ``"127.0.0.1/32"`` or ``"10.0.0.0/8"``, single
     addresses, or exact host names); an address inside an allow-listed network, or any address of
@@ -129,7 +130,7 @@ class SafeVideoFetcher:
         self._resolver = resolver
 
     async def check(self, url: str) -> None:
-        """Implements :class:`domain.video.sources.UrlGuard`: refuse now what :meth:`fetch` would refuse
+        """Implements :class:`domain.video.ports.UrlGuard`: refuse now what :meth:`fetch` would refuse
         before connecting (the URL's form, and where its host resolves to), without connecting anywhere.
 
         An early answer for the client when a job is submitted; :meth:`fetch` judges everything

@@ -32,8 +32,8 @@ from typing import Protocol
 
 import multipart  # type: ignore[import-untyped]  # no type information shipped
 
-from domain.errors import InvalidInputError
-from domain.video.sources import PayloadTooLargeError, ReceivedUpload, UnsupportedMediaTypeError
+from domain.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
+from domain.video.schemas import ReceivedUpload
 from infra.video.spool import Spool
 
 __all__ = ["MultipartUploadReceiver", "display_filename"]
@@ -85,7 +85,7 @@ class _Form:
 
 
 class MultipartUploadReceiver:
-    """Implements :class:`domain.video.sources.UploadReceiver`.
+    """Implements :class:`domain.video.ports.UploadReceiver`.
 
     Raises ``UnsupportedMediaTypeError`` (415) for a body that is not ``multipart/form-data``,
     ``InvalidInputError`` (422) for a malformed or truncated one, a nameless part, a repeated field
