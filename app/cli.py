@@ -19,8 +19,17 @@ from app.video_cli import video_group
 from app.worker import workers_group
 from domain.errors import DomainError
 from domain.users.repository import UserRepository
-from domain.users.schemas import NewUser
+from domain.users.schemas import NewUser, UserOut
 from domain.users.service import UserService, parse_scopes
+
+
+async def add_user(app: Litestar, new_user: NewUser) -> UserOut:
+    """Create a user in the app's database, in a transaction of its own (the CLI's and the tests' way)."""
+    database = app.plugins.get(DatabasePlugin)
+    async with database.db_config.get_session() as session:
+        user = await UserService(UserRepository(session=session), app.state[PASSWORD_HASHER_STATE_KEY]).create(new_user)
+        await session.commit()
+    return user
 
 
 async def _create_user(app: Litestar, new_user: NewUser) -> dict[str, object]:
@@ -32,10 +41,7 @@ async def _create_user(app: Litestar, new_user: NewUser) -> dict[str, object]:
             if not database.auto_migrate:
                 raise click.ClickException(f"{state.describe()}; run `task migrate` first")
             await database.schema.upgrade(engine)
-        async with database.db_config.get_session() as session:
-            service = UserService(UserRepository(session=session), app.state[PASSWORD_HASHER_STATE_KEY])
-            user = await service.create(new_user)
-            await session.commit()
+        user = await add_user(app, new_user)
     finally:
         await engine.dispose()
     return {"id": str(user.id), "email": user.email, "scopes": user.scopes}

@@ -16,15 +16,12 @@ from litestar import Litestar
 from opentelemetry.sdk.trace import TracerProvider
 
 from app import create_app
-from app.di.providers import PASSWORD_HASHER_STATE_KEY
+from app.cli import add_user
 from app.health import health_registry
-from app.plugins.database import DatabasePlugin
 from app.plugins.video import VideoPlugin
 from app.settings import Settings
 from app.worker import run_worker
-from domain.users.repository import UserRepository
 from domain.users.schemas import NewUser
-from domain.users.service import UserService
 from tests.backends import Backend, backend
 from tests.factories import NewUserFactory
 
@@ -85,12 +82,7 @@ class Api:
     _made: list[Actor] = field(default_factory=list)
 
     async def create_user(self, new_user: NewUser) -> str:
-        database = self.app.plugins.get(DatabasePlugin)
-        async with database.db_config.get_session() as session:
-            service = UserService(UserRepository(session=session), self.app.state[PASSWORD_HASHER_STATE_KEY])
-            user = await service.create(new_user)
-            await session.commit()
-        return str(user.id)
+        return str((await add_user(self.app, new_user)).id)
 
     async def actor(self, scopes: Iterable[str] = ("projects:read", "projects:write")) -> Actor:
         new_user = NewUserFactory.build(scopes=frozenset(scopes))

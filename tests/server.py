@@ -84,23 +84,16 @@ def running_server(
 async def create_user(database_url: str, email: str, password: str, scopes: frozenset[str]) -> None:
     """Create a user straight in the server's database (as ``litestar users create`` does, without a process)."""
     from app import create_app
-    from app.di.providers import PASSWORD_HASHER_STATE_KEY
+    from app.cli import add_user
     from app.plugins.database import DatabasePlugin
     from app.settings import Settings
-    from domain.users.repository import UserRepository
     from domain.users.schemas import NewUser
-    from domain.users.service import UserService
 
     app = create_app(Settings(database_url=database_url, jwt_secret="x" * 40))
-    database = app.plugins.get(DatabasePlugin)
-    engine = database.db_config.get_engine()
     try:
-        async with database.db_config.get_session() as session:
-            service = UserService(UserRepository(session=session), app.state[PASSWORD_HASHER_STATE_KEY])
-            await service.create(NewUser(email=email, password=password, scopes=scopes))
-            await session.commit()
+        await add_user(app, NewUser(email=email, password=password, scopes=scopes))
     finally:
-        await engine.dispose()
+        await app.plugins.get(DatabasePlugin).db_config.get_engine().dispose()
 
 
 def token_for(url: str, email: str, password: str) -> str:
