@@ -20,7 +20,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from litestar.di import Provide
@@ -218,32 +219,34 @@ class TracedProvide(Provide):
 
     # generator providers --------------------------------------------------------------------------
 
-    def _teardown_span(self) -> Any:
+    def _span(self, name: str) -> AbstractContextManager[Span | None]:
+        """A current span for a generator's set-up or teardown; nothing at all when not traced."""
         if self.tracer is None or not get_current_span().is_recording():
-            return _NO_SPAN
-        return self.tracer.start_as_current_span(f"di {self.key} teardown", attributes=self.attributes)
+            return nullcontext()
+        return self.tracer.start_as_current_span(name, attributes=self.attributes)
 
-    def _setup_span(self) -> Any:
-        if self.tracer is None or not get_current_span().is_recording():
-            return _NO_SPAN
-        return self.tracer.start_as_current_span(f"di {self.key}", attributes=self.attributes)
-
-    async def _traced_async_generator(self, generator: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    @contextmanager
+    def _measured(self) -> Iterator[None]:
+        """Count one resolution (ok or error) and its duration, as :meth:`__call__` does inline."""
         started = time.perf_counter()
         ok_count, error_count, duration = self.metrics
         try:
-            with self._setup_span():
-                value = await anext(generator)
+            yield
         except BaseException:
             error_count.inc()
             raise
+        else:
+            ok_count.inc()
         finally:
             duration.observe(time.perf_counter() - started)
-        ok_count.inc()
+
+    async def _traced_async_generator(self, generator: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+        with self._measured(), self._span(f"di {self.key}"):
+            value = await anext(generator)
         try:
             yield value
         except BaseException as exc:
-            with self._teardown_span() as span:
+            with self._span(f"di {self.key} teardown") as span:
                 if span is not None:
                     span.set_attribute("di.teardown.exception", type(exc).__name__)
                 try:
@@ -251,7 +254,7 @@ class TracedProvide(Provide):
                 except StopAsyncIteration:
                     return
             raise RuntimeError(f"dependency {self.key!r}: generator did not stop after its teardown") from None
-        with self._teardown_span():
+        with self._span(f"di {self.key} teardown"):
             try:
                 await anext(generator)
             except StopAsyncIteration:
@@ -259,21 +262,12 @@ class TracedProvide(Provide):
         raise RuntimeError(f"dependency {self.key!r}: generator yielded more than once")
 
     def _traced_generator(self, generator: Generator[Any, None, None]) -> Generator[Any, None, None]:
-        started = time.perf_counter()
-        ok_count, error_count, duration = self.metrics
-        try:
-            with self._setup_span():
-                value = next(generator)
-        except BaseException:
-            error_count.inc()
-            raise
-        finally:
-            duration.observe(time.perf_counter() - started)
-        ok_count.inc()
+        with self._measured(), self._span(f"di {self.key}"):
+            value = next(generator)
         try:
             yield value
         except BaseException as exc:
-            with self._teardown_span() as span:
+            with self._span(f"di {self.key} teardown") as span:
                 if span is not None:
                     span.set_attribute("di.teardown.exception", type(exc).__name__)
                 try:
@@ -281,25 +275,12 @@ class TracedProvide(Provide):
                 except StopIteration:
                     return
             raise RuntimeError(f"dependency {self.key!r}: generator did not stop after its teardown") from None
-        with self._teardown_span():
+        with self._span(f"di {self.key} teardown"):
             try:
                 next(generator)
             except StopIteration:
                 return
         raise RuntimeError(f"dependency {self.key!r}: generator yielded more than once")
-
-
-class _NoSpan:
-    """Stands in for a span context manager when nothing is traced: creates no span object."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
-_NO_SPAN = _NoSpan()
 
 
 def provide(
