@@ -12,7 +12,10 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.di import Scope, TracedProvide, cached, provide, retrying, singleton, with_fallback
+from app.health import health_registry
+from domain.base import Page
 from domain.errors import ServiceUnavailableError
+from domain.projects.schemas import ProjectOut
 from domain.projects.service import ProjectService
 from tests.conftest import Actor, serve
 from tests.tracing import RecordedTraces
@@ -163,3 +166,38 @@ def test_generator_providers_must_be_request_scoped() -> None:
 
     with pytest.raises(ValueError, match="request-scoped"):
         provide("session", session)
+
+
+async def test_a_dependency_on_its_fallback_shows_degraded_in_health(
+    build_app: Callable[..., Litestar], alice: Actor
+) -> None:
+    def memory_service() -> ProjectService:
+        return FakeEmptyProjects()
+
+    @with_fallback(memory_service, on=(ConnectionError,))
+    def remote_service(db_session: NamedDependency[AsyncSession]) -> ProjectService:
+        raise ConnectionError("the remote catalogue is down")
+
+    app = build_app(overrides={"project_service": remote_service}, health_check_interval=0.3, health_check_timeout=0.2)
+    async with serve(app) as client:
+        before = (await client.get("/health/detailed")).json()
+        assert before["checks"]["fallbacks"]["status"] == "healthy"
+        assert (await client.get("/projects", headers=alice.headers)).json()["total"] == 0  # served by the fallback
+        health_registry(app).recheck_soon()
+        for _ in range(50):
+            after = (await client.get("/health/detailed")).json()
+            if after["checks"]["fallbacks"]["status"] == "degraded":
+                break
+            await asyncio.sleep(0.05)
+        ready = await client.get("/health/ready")
+    assert after["checks"]["fallbacks"]["status"] == "degraded"
+    assert after["dependencies"]["overall"] is True
+    assert ready.status_code == 200  # degraded, not unready
+
+
+class FakeEmptyProjects(ProjectService):
+    def __init__(self) -> None:
+        pass
+
+    async def list(self, *, limit: int, offset: int, q: str | None = None) -> Page[ProjectOut]:
+        return Page(items=[], total=0, limit=limit, offset=offset)
