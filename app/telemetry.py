@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
@@ -44,8 +45,9 @@ class TelemetryPlugin(InitPluginProtocol):
             )
         )
 
-    @property
+    @cached_property
     def tracer(self) -> Tracer | None:
+        """The tracer of the dependency spans (resolutions and the session's teardown), made once."""
         return None if self.tracer_provider is None else self.tracer_provider.get_tracer("video-opusclip.di")
 
     def request_span_middleware(self) -> DefineMiddleware | None:

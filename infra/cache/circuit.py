@@ -26,11 +26,6 @@ class RedisCircuit:
         self._open_until = 0.0
         self._open = False
 
-    @property
-    def is_open(self) -> bool:
-        """True while Redis is considered down (the fallback is in use)."""
-        return self._open
-
     def should_try(self) -> bool:
         return not self._open or time.monotonic() >= self._open_until
 
