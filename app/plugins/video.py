@@ -70,6 +70,11 @@ class VideoPlugin(InitPluginProtocol):
         self.settings = settings
         self.database = database
         self.uses_redis = settings.redis_url is not None
+        self.policy = RunnerPolicy(
+            max_attempts=settings.video_job_attempts,
+            heartbeat_seconds=settings.video_job_heartbeat,
+            clip_lengths=ClipLengths(min_seconds=settings.clip_min_seconds, max_seconds=settings.clip_max_seconds),
+        )
 
     # wiring -------------------------------------------------------------------------------------
 
@@ -96,14 +101,6 @@ class VideoPlugin(InitPluginProtocol):
         """Short sessions of their own, for the watcher and the runner (never the request's)."""
         return self.database.db_config.get_session()
 
-    def runner_policy(self) -> RunnerPolicy:
-        settings = self.settings
-        return RunnerPolicy(
-            max_attempts=settings.video_job_attempts,
-            heartbeat_seconds=settings.video_job_heartbeat,
-            clip_lengths=ClipLengths(min_seconds=settings.clip_min_seconds, max_seconds=settings.clip_max_seconds),
-        )
-
     def fetcher(self, client: httpx.AsyncClient) -> SafeVideoFetcher:
         settings = self.settings
         allow = [entry.strip() for entry in settings.fetch_allow_networks.split(",") if entry.strip()]
@@ -126,7 +123,7 @@ class VideoPlugin(InitPluginProtocol):
             thumbnails=JpegThumbnailRenderer(),
             clips=PyAvClipCutter(),
             media=app.state[MEDIA_STATE_KEY],
-            policy=self.runner_policy(),
+            policy=self.policy,
         )
 
     def saq_queue(self, app: Litestar) -> SaqJobQueue:
@@ -136,7 +133,7 @@ class VideoPlugin(InitPluginProtocol):
             name=settings.video_queue_name,
             max_attempts=settings.video_job_attempts,
             heartbeat_seconds=settings.video_job_heartbeat,
-            retry_delay_seconds=RunnerPolicy().retry_delay_seconds,
+            retry_delay_seconds=self.policy.retry_delay_seconds,
             job_timeout_seconds=settings.video_job_timeout,
         )
 
@@ -171,7 +168,7 @@ class VideoPlugin(InitPluginProtocol):
     async def reap_forever(self, app: Litestar, queue: JobQueue) -> None:
         """Every heartbeat: give stale and forgotten jobs to a worker again (the first run at once);
         every hour, remove job files past their retention."""
-        policy = self.runner_policy()
+        policy = self.policy
         next_expiry = 0.0
         while True:
             if time.monotonic() >= next_expiry:

@@ -26,6 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import DomainError
 from domain.video.job_schemas import job_path
@@ -165,7 +166,7 @@ class VideoJobRunner:
             return None
         return _Claim(job_id, row.processing_type, row.max_length, row.source_url, row.attempts)
 
-    async def _settle_unclaimable(self, session: Any, job_id: UUID) -> None:
+    async def _settle_unclaimable(self, session: AsyncSession, job_id: UUID) -> None:
         """A queued job that is cancelled, or out of attempts, ends here instead of waiting for ever."""
         job = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one_or_none()
         if job is None or job.status is not JobStatus.QUEUED:
