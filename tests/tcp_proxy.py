@@ -75,10 +75,19 @@ class TcpProxy:
 
     def stop(self) -> None:
         self.cut()
-        if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _close(self) -> None:
+        """Stop listening and end every connection's task, so the loop stops with nothing pending."""
+        if self._server is not None:
+            self._server.close()
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 @contextmanager

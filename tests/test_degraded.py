@@ -13,6 +13,8 @@ import asyncpg
 import httpx
 import redis.asyncio as redis
 
+from infra.cache.circuit import RedisCircuit
+from infra.cache.redis import create_redis_client, redis_store_registry
 from tests.backends import POSTGRES_ADMIN_DSN, REDIS_URL, postgres_database
 from tests.server import create_user, running_server, token_for
 from tests.tcp_proxy import tcp_proxy
@@ -170,3 +172,22 @@ async def test_redis_outage_falls_back_to_memory_and_returns_to_redis(tmp_path: 
 
 async def _not(value: Awaitable[bool]) -> bool:
     return not await value
+
+
+async def test_the_store_falls_back_to_memory_and_returns_to_redis() -> None:
+    redis_url = urlsplit(REDIS_URL)
+    with tcp_proxy(redis_url.hostname or "127.0.0.1", redis_url.port or 6379) as proxy:
+        client = create_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=1)
+        circuit = RedisCircuit(retry_after=0.1)
+        store = redis_store_registry(client, f"degraded-{uuid.uuid4().hex[:8]}", circuit).get("cache")
+        try:
+            await store.set("in-redis", b"1", expires_in=60)
+            proxy.cut()
+            await store.set("in-memory", b"2", expires_in=60)  # no error: memory takes it
+            assert await store.get("in-memory") == b"2"
+            assert await store.get("in-redis") is None  # Redis is away: not reachable meanwhile
+            proxy.restore()
+            await asyncio.sleep(0.15)  # the circuit tries Redis again after retry_after
+            assert await store.get("in-redis") == b"1"
+        finally:
+            await client.aclose()

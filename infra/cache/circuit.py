@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger("infra.cache")
+
+T = TypeVar("T")
 
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
 """The errors that mean "Redis is not there", as opposed to a bad command."""
@@ -25,6 +29,21 @@ class RedisCircuit:
         self.retry_after = retry_after
         self._open_until = 0.0
         self._open = False
+
+    async def attempt(
+        self, operation: Callable[[], Awaitable[T]], errors: tuple[type[BaseException], ...] = REDIS_UNAVAILABLE
+    ) -> tuple[bool, T | None]:
+        """Run ``operation`` on Redis unless the circuit is open: ``(True, its result)``, or
+        ``(False, None)`` when it was skipped or Redis was unavailable (the caller then falls back)."""
+        if not self.should_try():
+            return False, None
+        try:
+            result = await operation()
+        except errors as exc:
+            self.record_failure(exc)
+            return False, None
+        self.record_success()
+        return True, result
 
     def should_try(self) -> bool:
         return not self._open or time.monotonic() >= self._open_until

@@ -7,7 +7,7 @@ from datetime import timedelta
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
-from infra.cache.circuit import REDIS_UNAVAILABLE, RedisCircuit
+from infra.cache.circuit import RedisCircuit
 
 
 class FallbackStore(Store):
@@ -23,36 +23,17 @@ class FallbackStore(Store):
         self.circuit = circuit
 
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
-        if self.circuit.should_try():
-            try:
-                await self.primary.set(key, value, expires_in)
-            except REDIS_UNAVAILABLE as exc:
-                self.circuit.record_failure(exc)
-            else:
-                self.circuit.record_success()
-                return
-        await self.fallback.set(key, value, expires_in)
+        done, _ = await self.circuit.attempt(lambda: self.primary.set(key, value, expires_in))
+        if not done:
+            await self.fallback.set(key, value, expires_in)
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
-        if self.circuit.should_try():
-            try:
-                value = await self.primary.get(key, renew_for)
-            except REDIS_UNAVAILABLE as exc:
-                self.circuit.record_failure(exc)
-            else:
-                self.circuit.record_success()
-                return value
-        return await self.fallback.get(key, renew_for)
+        done, value = await self.circuit.attempt(lambda: self.primary.get(key, renew_for))
+        return value if done else await self.fallback.get(key, renew_for)
 
     async def delete(self, key: str) -> None:
         await self.fallback.delete(key)
-        if self.circuit.should_try():
-            try:
-                await self.primary.delete(key)
-            except REDIS_UNAVAILABLE as exc:
-                self.circuit.record_failure(exc)
-            else:
-                self.circuit.record_success()
+        await self.circuit.attempt(lambda: self.primary.delete(key))
 
     async def delete_all(self) -> None:
         await self.fallback.delete_all()
@@ -62,9 +43,5 @@ class FallbackStore(Store):
         return await self.get(key) is not None
 
     async def expires_in(self, key: str) -> int | None:
-        if self.circuit.should_try():
-            try:
-                return await self.primary.expires_in(key)
-            except REDIS_UNAVAILABLE as exc:
-                self.circuit.record_failure(exc)
-        return await self.fallback.expires_in(key)
+        done, value = await self.circuit.attempt(lambda: self.primary.expires_in(key))
+        return value if done else await self.fallback.expires_in(key)

@@ -46,13 +46,12 @@ class RateLimiter:
             self._redis = MovingWindowRateLimiter(storage)
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> Decision:
-        if self._redis is not None and self._circuit.should_try():
-            try:
-                decision = await self._decide(self._redis, item, identifiers, shared=True)
-            except (StorageError, *REDIS_UNAVAILABLE) as exc:
-                self._circuit.record_failure(exc)
-            else:
-                self._circuit.record_success()
+        shared = self._redis
+        if shared is not None:
+            done, decision = await self._circuit.attempt(
+                lambda: self._decide(shared, item, identifiers, shared=True), (StorageError, *REDIS_UNAVAILABLE)
+            )
+            if done and decision is not None:
                 return decision
         return await self._decide(self._memory, item, identifiers, shared=False)
 
