@@ -17,7 +17,7 @@ from uuid import UUID
 
 import msgspec
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, update
 
 from domain.base import Page
 from domain.errors import (
@@ -214,13 +214,28 @@ class VideoJobService:
         job = await self._get_visible(job_id)
         if job.status.is_final:
             raise ConflictError(f"job {job_id} is already {job.status.value}")
-        job.cancel_requested = True
-        if job.status is JobStatus.QUEUED:
-            job.status = JobStatus.CANCELLED
-            job.finished_at = datetime.now(UTC)
-        await self._jobs.update(job)
-        if job.status is JobStatus.CANCELLED:
-            self._media.discard_sources(job.id)
+        # Conditional updates, not a write of the row as read: a worker may claim the job between
+        # the read and the write, and a blind write would turn its running job into a cancelled one
+        # under its feet.
+        now = datetime.now(UTC)
+        session = self._jobs.session
+        cancelled = await session.scalar(
+            update(VideoJob)
+            .where(VideoJob.id == job_id, VideoJob.status == JobStatus.QUEUED)
+            .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now)
+            .returning(VideoJob.id)
+        )
+        if cancelled is not None:
+            self._media.discard_sources(job_id)
+            return
+        flagged = await session.scalar(
+            update(VideoJob)
+            .where(VideoJob.id == job_id, VideoJob.status == JobStatus.RUNNING)
+            .values(cancel_requested=True, updated_at=now)
+            .returning(VideoJob.id)
+        )
+        if flagged is None:
+            raise ConflictError(f"job {job_id} ended before it could be cancelled")
 
     async def events(self, job_id: UUID) -> AsyncIterator[JobSnapshot]:
         await self._get_visible(job_id)  # 404 before the stream starts
