@@ -21,7 +21,7 @@ import math
 import random
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from litestar.di import Provide
@@ -30,6 +30,7 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer, get_current_sp
 from app.di.scopes import Policy, Scope, policy_of
 from domain.errors import ServiceUnavailableError
 from infra.telemetry.metrics import DEPENDENCY_DURATION, DEPENDENCY_REQUESTS
+from infra.telemetry.tracing import child_span
 
 __all__ = ["TracedProvide", "as_traced", "provide"]
 
@@ -221,9 +222,7 @@ class TracedProvide(Provide):
 
     def _span(self, name: str) -> AbstractContextManager[Span | None]:
         """A current span for a generator's set-up or teardown; nothing at all when not traced."""
-        if self.tracer is None or not get_current_span().is_recording():
-            return nullcontext()
-        return self.tracer.start_as_current_span(name, attributes=self.attributes)
+        return child_span(self.tracer, name, self.attributes)
 
     @contextmanager
     def _measured(self) -> Iterator[None]:

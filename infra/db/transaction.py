@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
 from litestar.middleware import ASGIMiddleware
-from opentelemetry.trace import Span, Tracer, get_current_span
+from opentelemetry.trace import Span, Tracer
+
+from infra.telemetry.tracing import child_span
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,11 +62,7 @@ class TransactionMiddleware(ASGIMiddleware):
         self._attributes = {"di.key": dependency_key, "di.scope": "request"}
 
     def _teardown_span(self, outcome: str) -> AbstractContextManager[Span | None]:
-        if self._tracer is None or not get_current_span().is_recording():
-            return nullcontext()
-        return self._tracer.start_as_current_span(
-            self._span_name, attributes={**self._attributes, "db.transaction.outcome": outcome}
-        )
+        return child_span(self._tracer, self._span_name, {**self._attributes, "db.transaction.outcome": outcome})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         replaced = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +17,8 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.trace import Span, Tracer, get_current_span
+from opentelemetry.util.types import AttributeValue
 
 ExporterName = Literal["otlp", "console", "none"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
@@ -98,3 +102,13 @@ def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None
     provider = TracerProvider(resource=resource, sampler=build_sampler(options.sampler, options.sampler_arg))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def child_span(
+    tracer: Tracer | None, name: str, attributes: Mapping[str, AttributeValue]
+) -> AbstractContextManager[Span | None]:
+    """A current child span of the current span when that one is recorded; else no span object at
+    all (tracing off, or an unsampled request)."""
+    if tracer is None or not get_current_span().is_recording():
+        return nullcontext()
+    return tracer.start_as_current_span(name, attributes=attributes)
