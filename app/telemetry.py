@@ -12,8 +12,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.plugins import InitPluginProtocol
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import Tracer, TracerProvider
 
 from app.request_context import RequestContextMiddleware
 from app.server_span import server_span_middleware
@@ -31,19 +30,23 @@ class TelemetryPlugin(InitPluginProtocol):
 
     def __init__(self, settings: Settings, version: str, tracer_provider: TracerProvider | None = None) -> None:
         self.settings = settings
-        self.owns_provider = tracer_provider is None
-        self.tracer_provider = tracer_provider or build_tracer_provider(
-            TracingOptions(
-                service_name=settings.otel_service_name,
-                service_version=version,
-                environment=settings.app_env,
-                exporter=settings.otel_traces_exporter,
-                protocol=settings.otel_exporter_otlp_protocol,
-                endpoint=settings.otel_exporter_otlp_endpoint,
-                sampler=settings.otel_traces_sampler,
-                sampler_arg=settings.otel_traces_sampler_arg,
+        self.owned_provider = (
+            None
+            if tracer_provider is not None
+            else build_tracer_provider(
+                TracingOptions(
+                    service_name=settings.otel_service_name,
+                    service_version=version,
+                    environment=settings.app_env,
+                    exporter=settings.otel_traces_exporter,
+                    protocol=settings.otel_exporter_otlp_protocol,
+                    endpoint=settings.otel_exporter_otlp_endpoint,
+                    sampler=settings.otel_traces_sampler,
+                    sampler_arg=settings.otel_traces_sampler_arg,
+                )
             )
         )
+        self.tracer_provider: TracerProvider | None = tracer_provider or self.owned_provider
 
     @cached_property
     def tracer(self) -> Tracer | None:
@@ -75,5 +78,5 @@ class TelemetryPlugin(InitPluginProtocol):
         try:
             yield
         finally:
-            if self.owns_provider and self.tracer_provider is not None:
-                self.tracer_provider.shutdown()  # flushes the batch processor
+            if self.owned_provider is not None:
+                self.owned_provider.shutdown()  # flushes the batch processor

@@ -20,7 +20,8 @@ What one run does:
 5. warms each endpoint on each app, then runs ``--rounds`` rounds; in each round every
    endpoint is loaded with wrk for ``--duration`` seconds on the service and on the
    floor, back to back, the order flipping every round so drift hits both alike;
-6. prints req/s, p50 and p99 (median over the rounds) and the ratio service/floor,
+6. prints req/s, p50 and p99 (median over the rounds) and the ratio to the baseline (the
+   median of the rounds' ratios: each pairs two runs made seconds apart),
    and writes everything to ``bench/results/<stamp>/results.json``.
 
 Needs ``wrk`` (``apt-get install -y wrk``); ``--profile`` also needs ``py-spy``
@@ -334,6 +335,38 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: dict[str, int] = field(default_factory=dict)
+    cpu_us: float = float("nan")
+    """CPU time of the server process per request (µs): what its one event loop spends on each."""
+    tree_cpu_us: float = float("nan")
+    """The same with its child processes (the service's span export process)."""
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
 
 
 def run_wrk(
@@ -345,6 +378,7 @@ def run_wrk(
     args: argparse.Namespace,
     target: str,
     round_no: int,
+    server_pid: int | None = None,
 ) -> WrkResult:
     env = dict(os.environ)
     env.update(
@@ -366,13 +400,15 @@ def run_wrk(
         str(LUA_SCRIPT),
         f"http://127.0.0.1:{port}",
     ]
+    cpu_before = {pid: cpu_seconds(pid) for pid in process_tree(server_pid)} if server_pid else {}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    cpu_after = {pid: cpu_seconds(pid) for pid in process_tree(server_pid)} if server_pid else {}
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     data = json.loads(line.removeprefix("BENCH_JSON "))
     errors = {k.removeprefix("errors_"): int(v) for k, v in data.items() if k.startswith("errors_") and v}
-    return WrkResult(
+    result = WrkResult(
         endpoint=mode,
         target=target,
         round=round_no,
@@ -382,6 +418,11 @@ def run_wrk(
         requests=int(data["requests"]),
         errors=errors,
     )
+    if server_pid and result.requests:
+        result.cpu_us = (cpu_after[server_pid] - cpu_before[server_pid]) / result.requests * 1e6
+        tree = sum(after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items())
+        result.tree_cpu_us = tree / result.requests * 1e6
+    return result
 
 
 # ------------------------------------------------------------------------------------------------
@@ -532,6 +573,17 @@ def report(
     for mode in endpoints:
         by_target = {t: [r for r in results if r.endpoint == mode and r.target == t] for t in targets}
         rps = {t: median([r.rps for r in by_target[t]]) for t in targets}
+        # each round's ratio pairs two runs made seconds apart, so slow drift of the machine cancels
+        baseline_of_round = {r.round: r.rps for r in by_target[baseline]}
+        round_ratios = {
+            t: [r.rps / baseline_of_round[r.round] for r in by_target[t] if baseline_of_round.get(r.round)]
+            for t in targets
+        }
+        baseline_cpu_of_round = {r.round: r.cpu_us for r in by_target[baseline]}
+        cpu_ratios = {
+            t: [baseline_cpu_of_round[r.round] / r.cpu_us for r in by_target[t] if r.round in baseline_cpu_of_round]
+            for t in targets
+        }
         for target in targets:
             runs = by_target[target]
             errors: Counter[str] = Counter()
@@ -546,21 +598,49 @@ def report(
                     "p99_ms": round(median([r.p99_ms for r in runs]), 2),
                     "rounds_rps": [round(r.rps) for r in runs],
                     "errors": dict(errors),
-                    "ratio": round(rps[target] / rps[baseline], 3) if target != baseline and rps[baseline] else None,
+                    "ratio": round(median(round_ratios[target]), 3) if target != baseline else None,
+                    "ratio_of_medians": (
+                        round(rps[target] / rps[baseline], 3) if target != baseline and rps[baseline] else None
+                    ),
+                    "round_ratios": [round(x, 3) for x in round_ratios[target]] if target != baseline else [],
+                    "cpu_us": round(median([r.cpu_us for r in runs]), 1),
+                    "tree_cpu_us": round(median([r.tree_cpu_us for r in runs]), 1),
+                    "cpu_ratio": round(median(cpu_ratios[target]), 3) if target != baseline else None,
+                    "round_cpu_ratios": [round(x, 3) for x in cpu_ratios[target]] if target != baseline else [],
                 }
             )
     header = (
-        f"{'endpoint':<20} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x/' + baseline:>14}  rounds req/s"
+        f"{'endpoint':<20} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x/' + baseline:>14}  "
+        f"rounds req/s  (each round's x/{baseline})"
     )
     print("\n" + header)
     print("-" * len(header))
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
         rounds = "/".join(str(x) for x in row["rounds_rps"])
+        if row["round_ratios"]:
+            rounds += "  (" + " ".join(f"{x:.2f}" for x in row["round_ratios"]) + ")"
         errors = f"  ERRORS {row['errors']}" if row["errors"] else ""
         print(
             f"{row['endpoint']:<20} {row['target']:<8} {row['rps']:>9.1f} {row['p50_ms']:>8.2f} "
             f"{row['p99_ms']:>8.2f} {ratio:>14}  {rounds}{errors}"
+        )
+    print(
+        f"\nCPU of the server process per request (its one event loop is what limits throughput), "
+        f"and the ratio {baseline}/target: the throughput ratio of a CPU-bound server, not disturbed by "
+        f"what else runs on the machine. 'with children' adds the span export process."
+    )
+    cpu_header = (
+        f"{'endpoint':<20} {'target':<8} {'CPU us/req':>11} {'with children':>14} {'CPU x/' + baseline:>11}  rounds"
+    )
+    print(cpu_header)
+    print("-" * len(cpu_header))
+    for row in rows:
+        ratio = f"{row['cpu_ratio']:.3f}" if row["cpu_ratio"] is not None else ""
+        rounds = " ".join(f"{x:.2f}" for x in row["round_cpu_ratios"])
+        print(
+            f"{row['endpoint']:<20} {row['target']:<8} {row['cpu_us']:>11.1f} {row['tree_cpu_us']:>14.1f} "
+            f"{ratio:>11}  {rounds}"
         )
     return rows
 
@@ -750,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
                             args,
                             target,
                             round_no,
+                            server_pid=by_name[target].pid,
                         )
                         results.append(result)
                         errors = f" errors={result.errors}" if result.errors else ""

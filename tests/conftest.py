@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import TracerProvider
 
 from app import create_app
 from app.cli import add_user

@@ -5,21 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
+from infra.telemetry.lean_tracer import LeanTracerProvider
+
 
 @dataclass
 class RecordedTraces:
-    """A tracer provider that keeps every finished span in memory (sampling: parent-based, always on)."""
+    """The production tracer provider, keeping every finished span in memory (sampling: parent-based, always on)."""
 
     exporter: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
-    provider: TracerProvider = field(init=False)
+    provider: LeanTracerProvider = field(init=False)
 
     def __post_init__(self) -> None:
-        self.provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+        self.provider = LeanTracerProvider(sampler=ParentBased(ALWAYS_ON))
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
 
     def spans(self) -> list[ReadableSpan]:

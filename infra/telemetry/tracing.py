@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -19,6 +18,8 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Span, Tracer, get_current_span
 from opentelemetry.util.types import AttributeValue
+
+from infra.telemetry.lean_tracer import LeanTracerProvider
 
 ExporterName = Literal["otlp", "console", "none"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
@@ -77,7 +78,7 @@ def build_exporter(options: TracingOptions) -> SpanExporter | None:
     return HttpExporter(endpoint=f"{endpoint}/v1/traces")
 
 
-def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None = None) -> TracerProvider | None:
+def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None = None) -> LeanTracerProvider | None:
     """A provider exporting through a batch processor, or None when tracing is off.
 
     ``exporter`` replaces the one the options name (tests pass an in-memory one).
@@ -99,7 +100,7 @@ def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None
     exporter = exporter or build_exporter(options)
     if exporter is None:
         return None
-    provider = TracerProvider(resource=resource, sampler=build_sampler(options.sampler, options.sampler_arg))
+    provider = LeanTracerProvider(resource=resource, sampler=build_sampler(options.sampler, options.sampler_arg))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 

@@ -1,0 +1,208 @@
+"""The service's tracer provider (``infra.telemetry.lean_tracer``) against what the OpenTelemetry API
+promises its callers: trace structure, sampling, attributes, errors, and export through the SDK's
+processors and the OTLP encoder."""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.propagate import extract
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, use_span
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from infra.telemetry.export_process import flatten, rebuild
+from infra.telemetry.instrumentation import instrument_engine
+from infra.telemetry.lean_tracer import LeanTracerProvider
+from tests.tracing import RecordedTraces
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Size(enum.IntEnum):
+    LARGE = 3
+
+
+def test_children_of_the_current_span_share_its_trace_and_point_at_it() -> None:
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test")
+    with tracer.start_as_current_span("request", kind=SpanKind.SERVER) as request:
+        first = tracer.start_span("di db_session")
+        first.end()
+        with tracer.start_as_current_span("di project_service"):
+            tracer.start_span("SELECT").end()
+    spans = {span.name: span for span in traces.spans()}
+    assert set(spans) == {"request", "di db_session", "di project_service", "SELECT"}
+    trace_id = request.get_span_context().trace_id
+    assert {span.context.trace_id for span in spans.values() if span.context} == {trace_id}
+    assert spans["request"].parent is None
+    assert spans["request"].kind is SpanKind.SERVER
+    assert spans["di db_session"].parent.span_id == request.get_span_context().span_id  # type: ignore[union-attr]
+    assert spans["di project_service"].parent.span_id == request.get_span_context().span_id  # type: ignore[union-attr]
+    assert spans["SELECT"].parent.span_id == spans["di project_service"].context.span_id  # type: ignore[union-attr]
+    ids = {span.context.span_id for span in spans.values() if span.context}
+    assert len(ids) == 4
+    assert 0 not in ids
+    for span in spans.values():
+        assert span.start_time is not None
+        assert span.end_time is not None
+        assert span.end_time >= span.start_time
+
+
+def test_an_unsampled_trace_records_nothing_and_still_carries_its_context() -> None:
+    exporter = InMemorySpanExporter()
+    provider = LeanTracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    root = tracer.start_span("request")
+    assert isinstance(root, NonRecordingSpan)
+    assert not root.is_recording()
+    assert root.get_span_context().is_valid
+    assert not root.get_span_context().trace_flags.sampled
+    with use_span(root, end_on_exit=True):
+        child = tracer.start_span("di db_session")
+        assert not child.is_recording()
+        assert child.get_span_context().trace_id == root.get_span_context().trace_id
+        child.end()
+    assert exporter.get_finished_spans() == ()
+
+
+def test_a_callers_sampling_decision_is_followed_and_its_span_is_the_remote_parent() -> None:
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test")
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    sampled = extract({"traceparent": f"00-{trace_id}-{parent_id}-01"})
+    tracer.start_span("sampled", context=sampled).end()
+    unsampled = extract({"traceparent": f"00-{trace_id}-{parent_id}-00"})
+    assert not tracer.start_span("unsampled", context=unsampled).is_recording()
+    (span,) = traces.spans()
+    assert span.name == "sampled"
+    assert span.context is not None
+    assert span.context.trace_id == int(trace_id, 16)
+    assert span.parent is not None
+    assert span.parent.span_id == int(parent_id, 16)
+    assert span.parent.is_remote
+
+
+def test_attribute_values_are_kept_converted_or_dropped_as_the_spec_allows() -> None:
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test")
+    span = tracer.start_span("s", attributes={"colour": Colour.RED.value, "size": Size.LARGE, "none": None})
+    span.set_attribute("tags", ["a", "b"])
+    span.set_attribute("object", object())  # type: ignore[arg-type]
+    span.set_attributes({"ratio": 0.5, "ok": True})
+    span.update_name("renamed")
+    span.end()
+    span.set_attribute("after_end", 1)
+    span.update_name("after end")
+    (recorded,) = traces.spans()
+    assert recorded.name == "renamed"
+    assert dict(recorded.attributes or {}) == {
+        "colour": "red",
+        "size": 3,
+        "tags": ("a", "b"),
+        "ratio": 0.5,
+        "ok": True,
+    }
+    assert type((recorded.attributes or {})["size"]) is int
+
+
+def test_an_exception_in_a_current_span_is_recorded_and_marks_it_as_error() -> None:
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test")
+    with pytest.raises(ValueError, match="bad input"), tracer.start_as_current_span("failing"):
+        raise ValueError("bad input")
+    with pytest.raises(KeyError), tracer.start_span("as context manager"):
+        raise KeyError("missing")
+    for span in traces.spans():
+        assert span.status.status_code is StatusCode.ERROR
+        (event,) = span.events
+        assert event.name == "exception"
+        assert event.attributes is not None
+        assert event.attributes["exception.type"] in {"ValueError", "KeyError"}
+        assert "Traceback" in str(event.attributes["exception.stacktrace"])
+
+
+def test_ok_is_a_final_status() -> None:
+    traces = RecordedTraces()
+    span = traces.provider.get_tracer("test").start_span("s")
+    span.set_status(Status(StatusCode.OK))
+    span.set_status(StatusCode.ERROR, "too late")
+    span.end()
+    assert traces.spans()[0].status.status_code is StatusCode.OK
+
+
+def test_spans_export_through_the_batch_processor_and_the_otlp_encoder_and_flush_on_shutdown() -> None:
+    exporter = InMemorySpanExporter()
+    resource = Resource({"service.name": "video-opusclip-test"})
+    provider = LeanTracerProvider(sampler=ALWAYS_ON, resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+    tracer = provider.get_tracer("test", "1.0")
+    with tracer.start_as_current_span("request", attributes={"http.route": "/projects/{project_id}"}) as request:
+        request.add_event("di.retry", {"attempt": 1})
+        tracer.start_span("child").end()
+    assert exporter.get_finished_spans() == ()  # batched, not yet sent
+    provider.shutdown()
+    spans = exporter.get_finished_spans()
+    assert [span.name for span in spans] == ["child", "request"]
+    request_pb = encode_spans(spans).resource_spans[0].scope_spans[0].spans[1]
+    assert request_pb.name == "request"
+    assert request_pb.attributes[0].key == "http.route"
+    assert request_pb.events[0].name == "di.retry"
+    # what the export child receives and rebuilds is the same span
+    rebuilt = rebuild(flatten(spans[1]), resource)
+    assert (rebuilt.name, dict(rebuilt.attributes or {}), rebuilt.context) == (
+        "request",
+        {"http.route": "/projects/{project_id}"},
+        spans[1].context,
+    )
+    assert rebuilt.instrumentation_scope is not None
+    assert rebuilt.instrumentation_scope.version == "1.0"
+
+
+def test_the_console_exporter_prints_each_span_as_json() -> None:
+    out = io.StringIO()
+    provider = LeanTracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out)))
+    provider.get_tracer("test").start_span("printed", attributes={"di.key": "db_session"}).end()
+    printed = json.loads(out.getvalue())
+    assert printed["name"] == "printed"
+    assert printed["attributes"] == {"di.key": "db_session"}
+
+
+async def test_statement_spans_only_under_a_recorded_span_and_failures_marked(tmp_path: Path) -> None:
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test")
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    instrument_engine(engine, traces.provider)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))  # no trace: no span
+            with tracer.start_as_current_span("handler"):
+                await connection.execute(text("SELECT :x"), {"x": 2})
+                with pytest.raises(OperationalError):
+                    await connection.execute(text("SELECT * FROM no_such_table"))
+    finally:
+        await engine.dispose()
+    handler = traces.named("handler")
+    statements = traces.children_of(handler)
+    assert [span.name for span in statements] == ["SELECT", "SELECT"]
+    ok, failed = statements
+    assert ok.kind is SpanKind.CLIENT
+    assert dict(ok.attributes or {})["db.system"] == "sqlite"
+    assert dict(ok.attributes or {})["db.statement"] == "SELECT ?"
+    assert ok.status.status_code is StatusCode.UNSET
+    assert failed.status.status_code is StatusCode.ERROR
+    assert len(traces.spans()) == 3
