@@ -7,16 +7,26 @@ from __future__ import annotations
 import enum
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.propagate import extract
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, use_span
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, NonRecordingSpan, SpanKind, Status, StatusCode, TraceState, use_span
+from opentelemetry.util.types import Attributes
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -206,3 +216,33 @@ async def test_statement_spans_only_under_a_recorded_span_and_failures_marked(tm
     assert ok.status.status_code is StatusCode.UNSET
     assert failed.status.status_code is StatusCode.ERROR
     assert len(traces.spans()) == 3
+
+
+class DropNoisy(Sampler):
+    """Samples every span but those named ``noisy``, whatever their parent."""
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        return SamplingResult(Decision.DROP if name == "noisy" else Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        return "DropNoisy"
+
+
+def test_a_sampler_that_may_drop_children_is_asked_for_each_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = LeanTracerProvider(sampler=DropNoisy())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("request"):
+        assert not tracer.start_span("noisy").is_recording()
+        tracer.start_span("quiet").end()
+    assert sorted(span.name for span in exporter.get_finished_spans()) == ["quiet", "request"]
