@@ -74,9 +74,13 @@ COMPARISONS = {
     # name: (targets in run order, baseline target for the ratio column)
     "floor": (("service", "floor"), "floor"),
     "tracing": (("off", "trace100", "trace10"), "off"),
+    # a control: two identical untraced copies; how far from 1.00 their ratio lands is the
+    # method's own error (process placement, memory layout, drift)
+    "control": (("off", "off-again"), "off"),
 }
 TRACING_ENV = {
     "off": {"OTEL_TRACES_EXPORTER": "none"},
+    "off-again": {"OTEL_TRACES_EXPORTER": "none"},
     "trace100": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.0"},
     "trace10": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
 }
@@ -714,7 +718,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=sorted(COMPARISONS),
         default="floor",
         help="floor: the service against a bare-ASGI floor (default);\n"
-        "tracing: the service with tracing off, 100%% sampled and 10%% sampled (OTLP to a local sink)",
+        "tracing: the service with tracing off, 100%% sampled and 10%% sampled (OTLP to a local sink);\n"
+        "control: two identical copies with tracing off (the method's own error)",
     )
     parser.add_argument("--profile", action="store_true", help="after the comparison, py-spy the service per endpoint")
     parser.add_argument("--profile-only", action="store_true", help="skip the comparison; only profile the service")
