@@ -211,6 +211,24 @@ def start_server(name: str, asgi_app: str, port: int, env: dict[str, str], out_d
     return Server(name, port, process, log_path)
 
 
+def restart_services(
+    by_name: dict[str, Server], env_of: dict[str, dict[str, str]], round_no: int, servers: list[Server], out_dir: Path
+) -> None:
+    """New processes for every service copy, started in an order that rotates with the round: a
+    control run showed a copy started later serving a few per cent more than an identical earlier one."""
+    names = list(env_of)
+    shift = (round_no - 1) % len(names)
+    start_order = names[shift:] + names[:shift]
+    for name in names:
+        by_name[name].stop()
+    for name in start_order:
+        by_name[name] = start_server(name, SERVICE_APP, free_port(), env_of[name], out_dir)
+        servers.append(by_name[name])
+    for name in start_order:
+        wait_ready(by_name[name])
+    log(f"round {round_no}: new processes, started in the order {', '.join(start_order)}")
+
+
 def wait_ready(server: Server) -> None:
     """Ready when ``GET /projects`` without a token answers 401 (routing + auth are up)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -728,6 +746,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-duration", type=float, default=10.0, help="seconds of py-spy per endpoint")
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
+    parser.add_argument(
+        "--restart-each-round",
+        action="store_true",
+        help="tracing/control: new service processes before every round, in a rotating start order",
+    )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
     args = parser.parse_args(argv)
@@ -737,6 +760,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--endpoints: unknown {unknown}; choose from {', '.join(ENDPOINTS)}")
     if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.threads < 1:
         parser.error("--duration, --rounds, --connections and --threads must be positive")
+    if args.restart_each_round and args.compare == "floor":
+        parser.error("--restart-each-round is for the comparisons of service copies (tracing, control)")
     if args.threads > args.connections:
         parser.error("--threads must not exceed --connections")
     args.profile = args.profile or args.profile_only
@@ -780,6 +805,7 @@ def main(argv: list[str] | None = None) -> int:
 
         targets, baseline = COMPARISONS[args.compare]
         by_name: dict[str, Server] = {}
+        service_env_of: dict[str, dict[str, str]] = {}
         if args.compare == "floor":
             by_name["service"] = start_server("service", SERVICE_APP, free_port(), env, out_dir)
             by_name["floor"] = start_server(
@@ -795,9 +821,8 @@ def main(argv: list[str] | None = None) -> int:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
             }
             for name in targets:
-                by_name[name] = start_server(
-                    name, SERVICE_APP, free_port(), {**env, **tracing, **TRACING_ENV[name]}, out_dir
-                )
+                service_env_of[name] = {**env, **tracing, **TRACING_ENV[name]}
+                by_name[name] = start_server(name, SERVICE_APP, free_port(), service_env_of[name], out_dir)
         servers.extend(by_name.values())
         for server in by_name.values():
             wait_ready(server)
@@ -824,6 +849,11 @@ def main(argv: list[str] | None = None) -> int:
                 log("warm-up done")
             for round_no in range(1, args.rounds + 1):
                 order = targets if round_no % 2 else tuple(reversed(targets))
+                if args.restart_each_round and round_no > 1:
+                    restart_services(by_name, service_env_of, round_no, servers, out_dir)
+                    for mode in args.endpoints:
+                        for target in targets:
+                            run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
                 for mode in args.endpoints:
                     for target in order:
                         result = run_wrk(
