@@ -64,14 +64,9 @@ def _clean(value: Any) -> AttributeValue | None:
 
 
 def _cleaned(attributes: Attributes) -> dict[str, AttributeValue]:
-    cleaned: dict[str, AttributeValue] = {}
-    if attributes:
-        for key, value in attributes.items():
-            if type(value) in _EXACT_PRIMITIVES:
-                cleaned[key] = value
-            elif (clean := _clean(value)) is not None:
-                cleaned[key] = clean
-    return cleaned
+    if not attributes:
+        return {}
+    return {key: clean for key, value in attributes.items() if (clean := _clean(value)) is not None}
 
 
 def _samples_children_of_sampled_local_parents(sampler: Sampler) -> bool:
@@ -237,7 +232,6 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self._provider = provider
         self._record_exception = record_exception
         self._set_status_on_exception = set_status_on_exception
-        self._ended = False
 
     # the API: what instrumentations call -------------------------------------------------------
 
@@ -245,13 +239,10 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         return self._context  # type: ignore[return-value]
 
     def is_recording(self) -> bool:
-        return not self._ended
+        return self._end_time is None
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        if self._ended:
-            return
-        clean = value if type(value) in _EXACT_PRIMITIVES else _clean(value)
-        if clean is not None:
+        if self._end_time is None and (clean := _clean(value)) is not None:
             self._attributes[key] = clean  # type: ignore[index]
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
@@ -259,19 +250,19 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             self.set_attribute(key, value)
 
     def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
-        if not self._ended:
+        if self._end_time is None:
             self._events.append(Event(name, _cleaned(attributes), timestamp or time.time_ns()))  # type: ignore[attr-defined]
 
     def add_link(self, context: SpanContext, attributes: Attributes = None) -> None:
-        if not self._ended and context.is_valid:
+        if self._end_time is None and context.is_valid:
             self._links = (*self._links, Link(context, _cleaned(attributes)))
 
     def update_name(self, name: str) -> None:
-        if not self._ended:
+        if self._end_time is None:
             self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        if self._ended or self._status.status_code is StatusCode.OK:
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
             return  # the spec: OK is final
         if isinstance(status, Status):
             if status.status_code is not StatusCode.UNSET:
@@ -297,10 +288,9 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self.add_event("exception", event_attributes, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._ended:
+        if self._end_time is not None:
             return
         self._end_time = end_time or time.time_ns()
-        self._ended = True
         self._provider._ended(self)
 
     def __exit__(
@@ -309,7 +299,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> None:
-        if exc_val is not None and not self._ended:
+        if exc_val is not None and self._end_time is None:
             if self._record_exception:
                 self.record_exception(exc_val, escaped=True)
             if self._set_status_on_exception:
