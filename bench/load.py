@@ -588,6 +588,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def paired_by_round(runs: list[WrkResult], baseline_runs: list[WrkResult]) -> list[tuple[WrkResult, WrkResult]]:
+    """Each run with the baseline's run of the same round: the two were made seconds apart, so a
+    ratio of the pair cancels the machine's slow drift."""
+    baseline_of_round = {run.round: run for run in baseline_runs}
+    return [(run, baseline_of_round[run.round]) for run in runs if run.round in baseline_of_round]
+
+
 def report(
     results: list[WrkResult], endpoints: list[str], targets: tuple[str, ...], baseline: str
 ) -> list[dict[str, Any]]:
@@ -595,17 +602,9 @@ def report(
     for mode in endpoints:
         by_target = {t: [r for r in results if r.endpoint == mode and r.target == t] for t in targets}
         rps = {t: median([r.rps for r in by_target[t]]) for t in targets}
-        # each round's ratio pairs two runs made seconds apart, so slow drift of the machine cancels
-        baseline_of_round = {r.round: r.rps for r in by_target[baseline]}
-        round_ratios = {
-            t: [r.rps / baseline_of_round[r.round] for r in by_target[t] if baseline_of_round.get(r.round)]
-            for t in targets
-        }
-        baseline_cpu_of_round = {r.round: r.cpu_us for r in by_target[baseline]}
-        cpu_ratios = {
-            t: [baseline_cpu_of_round[r.round] / r.cpu_us for r in by_target[t] if r.round in baseline_cpu_of_round]
-            for t in targets
-        }
+        pairs = {t: paired_by_round(by_target[t], by_target[baseline]) for t in targets}
+        round_ratios = {t: [run.rps / base.rps for run, base in pairs[t] if base.rps] for t in targets}
+        cpu_ratios = {t: [base.cpu_us / run.cpu_us for run, base in pairs[t]] for t in targets}
         for target in targets:
             runs = by_target[target]
             errors: Counter[str] = Counter()
@@ -842,18 +841,21 @@ def main(argv: list[str] | None = None) -> int:
         results: list[WrkResult] = []
         rows: list[dict[str, Any]] = []
         if not args.profile_only:
+
+            def warm_up() -> None:
+                if args.warmup > 0:
+                    for mode in args.endpoints:
+                        for target in targets:
+                            run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
+
+            warm_up()
             if args.warmup > 0:
-                for mode in args.endpoints:
-                    for target in targets:
-                        run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
                 log("warm-up done")
             for round_no in range(1, args.rounds + 1):
                 order = targets if round_no % 2 else tuple(reversed(targets))
                 if args.restart_each_round and round_no > 1:
                     restart_services(by_name, service_env_of, round_no, servers, out_dir)
-                    for mode in args.endpoints:
-                        for target in targets:
-                            run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
+                    warm_up()
                 for mode in args.endpoints:
                     for target in order:
                         result = run_wrk(
