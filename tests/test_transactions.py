@@ -105,18 +105,19 @@ async def test_sessions_are_closed_no_pool_leak_after_500_requests(api: Api, ali
 
 
 async def test_service_chain_is_built_per_request(build_app: Callable[..., Litestar], alice: Actor) -> None:
-    seen: list[tuple[int, int]] = []
+    # the objects themselves are kept (not their ids): a collected object's id is reused by the next one
+    seen: list[tuple[AsyncSession, Any]] = []
 
     def recording(db_session: NamedDependency[AsyncSession], current_user: NamedDependency[Principal]) -> Any:
         service = provide_project_service(db_session, current_user)
-        seen.append((id(db_session), id(service)))
+        seen.append((db_session, service))
         return service
 
     async with serve(build_app(overrides={"project_service": recording})) as client:
         for _ in range(3):
             assert (await client.get("/projects", headers=alice.headers)).status_code == 200
-    sessions = {s for s, _ in seen}
-    services = {s for _, s in seen}
+    sessions = {id(s) for s, _ in seen}
+    services = {id(s) for _, s in seen}
     assert len(seen) == 3
     assert len(sessions) == 3
     assert len(services) == 3
