@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from app import create_app
 from app.plugins.database import DatabasePlugin
 from app.settings import Settings
 from tests.backends import postgres_database
+from tests.server import REPO_ROOT
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Skipped unsupported reflection of expression-based index",  # SQLite cannot reflect lower(name)
@@ -64,3 +68,60 @@ async def test_the_migrations_build_exactly_the_models_schema(empty_database: st
         assert (await database.schema.upgrade(engine)).is_current
     finally:
         await engine.dispose()
+
+
+_POD = """
+import asyncio, pathlib, sys, time
+from app.asgi import app
+from app.plugins.database import SCHEMA_READY_STATE_KEY
+
+async def main() -> None:
+    go = pathlib.Path(sys.argv[1])
+    print("started", flush=True)
+    while not go.exists():  # every process imported and waiting: they reach the database together
+        time.sleep(0.005)
+    async with app.lifespan():
+        print("schema ready:", app.state[SCHEMA_READY_STATE_KEY], flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_pods_starting_together_on_an_empty_database_migrate_it_once_without_errors(tmp_path: Path) -> None:
+    """Three API pods with auto-migrate on, on a new PostgreSQL database. Without the migrations' lock
+    all of them created the same tables, and all but one failed on a duplicate type and logged that
+    the schema could not be checked (a later health check found it at head)."""
+    go = tmp_path / "go"
+    async with postgres_database() as url:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_", "REDIS_"))}
+        env = {
+            **inherited,
+            "DATABASE_URL": url,
+            "DB_AUTO_MIGRATE": "true",
+            "JWT_SECRET": "x" * 40,
+            "DATA_DIR": str(tmp_path / "var"),
+        }
+        output = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.STDOUT}
+        pods = [
+            await asyncio.create_subprocess_exec(sys.executable, "-c", _POD, str(go), cwd=REPO_ROOT, env=env, **output)
+            for _ in range(3)
+        ]
+        async with asyncio.timeout(90):
+            for pod in pods:
+                assert pod.stdout is not None
+                while (line := await pod.stdout.readline()) != b"started\n":
+                    assert line, "a pod exited before it started"
+            go.touch()
+            outputs = [(await pod.communicate())[0].decode() for pod in pods]
+        assert [pod.returncode for pod in pods] == [0, 0, 0], outputs
+        assert sum("upgrading (auto-migrate is on)" in out for out in outputs) >= 2, outputs  # they did race
+        assert all("schema ready: True" in out for out in outputs), outputs
+        assert not [out for out in outputs if "error" in out.lower()], outputs
+
+        app = create_app(Settings(database_url=url, jwt_secret="x" * 40))
+        database = app.plugins.get(DatabasePlugin)
+        engine = database.db_config.get_engine()
+        try:
+            assert (await database.schema.state(engine)).is_current
+        finally:
+            await engine.dispose()

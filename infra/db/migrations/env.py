@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, cast
 
 from advanced_alchemy.base import metadata_registry
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 if TYPE_CHECKING:
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 config: AlembicCommandConfig = context.config  # type: ignore[assignment]
+
+MIGRATION_LOCK_ID = 0x766F_6D69_6772_6174
+"""The PostgreSQL advisory lock that migrations hold (any bigint that no other lock uses; "vomigrat")."""
 
 
 def _configure(**kwargs: object) -> None:
@@ -36,6 +39,12 @@ def run_offline() -> None:
 
 
 def run_on(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Pods that start together with auto-migrate on (and a `task migrate` beside them) would all
+        # find the schema behind and create the same tables; the losers failed on a duplicate type.
+        # One at a time, each reads the version only once it holds the lock, so the rest find the
+        # schema at head and do nothing. The lock ends with the transaction the migrations run in.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     _configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()
