@@ -21,6 +21,9 @@ Routes (GET):
 - ``/redirect?hops=N&to=TARGET[&status=302][&cookie=1]``: ``N`` redirects: to
   ``/redirect?hops=N-1...`` on this server (a relative ``Location``) and at last to ``TARGET``
   (a path or an absolute URL, anywhere). ``cookie=1`` adds ``Set-Cookie: sid=...``.
+- ``/held/<name>``: the file ``directory/<name>`` like ``/files/``, but only its first half until
+  ``server.release()`` has been called (or the server stops, or ``_HOLD_LIMIT`` seconds pass): a
+  download that stays in progress for as long as a test needs.
 - ``/slow?size=N&interval=S[&delay=D]``: waits ``D`` seconds before the headers, then sends
   ``payload(N)`` one byte every ``S`` seconds (``Content-Length: N``).
 - ``/status/<code>``: that status, a short text body.
@@ -59,6 +62,8 @@ __all__ = ["MediaServer", "RecordedRequest", "Trap", "media_server", "payload", 
 _PATTERN = bytes(range(251))  # a prime length: a chunk written twice or skipped shows up
 _WAIT_LIMIT = 10.0
 """Seconds any helper waits at most (accepting a probe, a slow route's whole life)."""
+_HOLD_LIMIT = 90.0
+"""Seconds ``/held/`` keeps the second half back at most when ``release()`` is never called."""
 
 
 def payload(size: int) -> bytes:
@@ -142,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if route.startswith("/files/"):
                 self._file(media, route.removeprefix("/files/"))
+            elif route.startswith("/held/"):
+                self._file(media, route.removeprefix("/held/"), held=True)
             elif route == "/bytes":
                 self._bytes(int(query.get("size", "1024")), query.get("type", "video/mp4"))
             elif route == "/chunked":
@@ -173,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._head(status, {"Content-Type": content_type, "Content-Length": str(len(body))})
         self.wfile.write(body)
 
-    def _file(self, media: MediaServer, name: str) -> None:
+    def _file(self, media: MediaServer, name: str, *, held: bool = False) -> None:
         if media.directory is None or "/" in name or name.startswith("."):
             self._text(404, "text/plain", b"not found\n")
             return
@@ -182,8 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._text(404, "text/plain", b"not found\n")
             return
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        self._head(200, {"Content-Type": content_type, "Content-Length": str(path.stat().st_size)})
+        size = path.stat().st_size
+        self._head(200, {"Content-Type": content_type, "Content-Length": str(size)})
         with path.open("rb") as file:
+            if held:
+                self.wfile.write(file.read(size // 2))
+                self.wfile.flush()
+                if not media.released.wait(_HOLD_LIMIT) or media.stopping.is_set():
+                    return
             while block := file.read(1 << 16):
                 self.wfile.write(block)
 
@@ -249,6 +262,7 @@ class MediaServer(_AcceptCounter):
         self.directory = directory
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()
+        self.released = threading.Event()
         self._httpd = (_Server6 if ":" in host else _Server)((host, 0), _Handler)
         self._httpd.counter = self
         self.host = host
@@ -258,8 +272,13 @@ class MediaServer(_AcceptCounter):
     def start(self) -> None:
         self._thread.start()
 
+    def release(self) -> None:
+        """Let ``/held/`` downloads send the rest of their file (from now on they hold nothing back)."""
+        self.released.set()
+
     def stop(self) -> None:
         self.stopping.set()
+        self.release()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(_WAIT_LIMIT)

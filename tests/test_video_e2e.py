@@ -117,13 +117,31 @@ def sources_left(media: Path) -> list[str]:
     return [str(p) for p in media.rglob("*") if p.name in {"upload", "source"}]
 
 
-async def follow_events(client: httpx.AsyncClient, job_url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+async def follow_events(
+    client: httpx.AsyncClient, job_url: str, headers: dict[str, str], within: float = 60
+) -> list[dict[str, Any]]:
+    """The job's server-sent events until the stream ends; fails (with what came) after ``within``
+    seconds, since keep-alives would hold a stream of a stuck job open for ever."""
     events: list[dict[str, Any]] = []
-    async with client.stream("GET", f"{job_url}/events", headers=headers, timeout=120) as stream:
-        async for line in stream.aiter_lines():
-            if line.startswith("data: "):
-                events.append(json.loads(line.removeprefix("data: ")))
+    try:
+        async with asyncio.timeout(within):
+            async with client.stream("GET", f"{job_url}/events", headers=headers, timeout=within) as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data: "):
+                        events.append(json.loads(line.removeprefix("data: ")))
+    except TimeoutError:
+        raise AssertionError(f"{job_url}/events did not end within {within} s; events: {events}") from None
     return events
+
+
+@pytest.fixture(autouse=True)
+def process_logs(tmp_path: Path) -> Iterator[None]:
+    """Print the end of every process log of the test after it: pytest shows it when the test failed."""
+    yield
+    for log in sorted(tmp_path.rglob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        kept = [line for line in lines if "alembic" not in line][-40:]
+        print(f"----- {log.relative_to(tmp_path)} (last {len(kept)} of {len(lines)} lines) -----", *kept, sep="\n")
 
 
 async def test_by_url_and_by_upload_through_the_queue_and_a_worker(
@@ -203,28 +221,40 @@ async def test_a_killed_worker_leaves_the_job_to_another(tmp_path: Path, videos:
 
 
 async def test_the_api_restarts_mid_job_and_the_job_finishes(tmp_path: Path, videos: dict[str, VideoTruth]) -> None:
-    async with deployment(tmp_path) as env:
-        with worker_process(env, tmp_path / "worker.log"):
-            with running_server(env, tmp_path) as first_api:
-                await create_user(env["DATABASE_URL"], "restart@example.com", "long-enough-password", SCOPES)
-                headers = {
-                    "Authorization": f"Bearer {token_for(first_api.url, 'restart@example.com', 'long-enough-password')}"
-                }
-                async with httpx.AsyncClient(base_url=first_api.url, timeout=60) as client:
-                    accepted = (
-                        await client.post(
-                            "/video/process?wait=false",
-                            files={"file": ("long.mp4", videos["long"].path.read_bytes(), "video/mp4")},
-                            data={"processing_type": "scenes", "max_length": "5"},
-                            headers=headers,
+    """The job's download stops half way until the first API process is gone and a second one
+    serves, so the job runs across the restart (on the worker), and the new process follows it."""
+    with media_server(videos["long"].path.parent) as source:
+        async with deployment(tmp_path) as env:
+            env["FETCH_READ_TIMEOUT"] = "120"  # the held download is silent while the API restarts
+            with worker_process(env, tmp_path / "worker.log"):
+                with running_server(env, tmp_path) as first_api:
+                    await create_user(env["DATABASE_URL"], "restart@example.com", "long-enough-password", SCOPES)
+                    headers = {
+                        "Authorization": (
+                            f"Bearer {token_for(first_api.url, 'restart@example.com', 'long-enough-password')}"
                         )
-                    ).json()
-                    await until(client, accepted["status_url"], headers, lambda s: s["status"] == "running", within=60)
-            # the first API is gone (SIGTERM); a new one comes up while the job runs on
-            with running_server(env, tmp_path / "second") as second_api:
-                async with httpx.AsyncClient(base_url=second_api.url, timeout=60) as client:
-                    events = await follow_events(client, accepted["status_url"], headers)
-                    job = await job_state(client, accepted["status_url"], headers)
+                    }
+                    async with httpx.AsyncClient(base_url=first_api.url, timeout=60) as client:
+                        accepted = (
+                            await client.post(
+                                "/video/process?wait=false",
+                                json={
+                                    "video_url": source.url("/held/long.mp4"),
+                                    "processing_type": "scenes",
+                                    "max_length": 5,
+                                },
+                                headers=headers,
+                            )
+                        ).json()
+                        await until(client, accepted["status_url"], headers, lambda s: s["status"] == "running", 60)
+                # the first API is gone (SIGTERM); a new one comes up while the job waits for its download
+                with running_server(env, tmp_path / "second") as second_api:
+                    async with httpx.AsyncClient(base_url=second_api.url, timeout=60) as client:
+                        assert (await job_state(client, accepted["status_url"], headers))["status"] == "running"
+                        source.release()
+                        events = await follow_events(client, accepted["status_url"], headers)
+                        job = await job_state(client, accepted["status_url"], headers)
+    assert events[0]["status"] == "running"
     assert events[-1]["status"] == "succeeded"
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1
