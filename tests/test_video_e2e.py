@@ -27,6 +27,8 @@ from tests.media_server import MediaServer, media_server
 from tests.server import REPO_ROOT, create_user, running_server, token_for
 from tests.videos import VideoSpec, VideoTruth, render_video
 
+pytestmark = pytest.mark.timeout(300)  # several processes each; every wait inside is bounded on its own
+
 JWT_SECRET = "e2e-test-secret-0123456789-0123456789-012345"
 SCOPES = frozenset({"video:process", "projects:read", "projects:write"})
 
