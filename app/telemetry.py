@@ -17,7 +17,8 @@ from opentelemetry.trace import Tracer, TracerProvider
 from app.request_context import RequestContextMiddleware
 from app.server_span import server_span_middleware
 from app.settings import Settings
-from infra.telemetry.tracing import TracingOptions, build_tracer_provider
+from infra.telemetry.export_process import ChildProcessSpanExporter
+from infra.telemetry.tracing import TracingOptions, build_span_exporter, build_tracer_provider
 
 TRACER_PROVIDER_STATE_KEY = "tracer_provider"
 
@@ -30,22 +31,18 @@ class TelemetryPlugin(InitPluginProtocol):
 
     def __init__(self, settings: Settings, version: str, tracer_provider: TracerProvider | None = None) -> None:
         self.settings = settings
-        self.owned_provider = (
-            None
-            if tracer_provider is not None
-            else build_tracer_provider(
-                TracingOptions(
-                    service_name=settings.otel_service_name,
-                    service_version=version,
-                    environment=settings.app_env,
-                    exporter=settings.otel_traces_exporter,
-                    protocol=settings.otel_exporter_otlp_protocol,
-                    endpoint=settings.otel_exporter_otlp_endpoint,
-                    sampler=settings.otel_traces_sampler,
-                    sampler_arg=settings.otel_traces_sampler_arg,
-                )
-            )
+        options = TracingOptions(
+            service_name=settings.otel_service_name,
+            service_version=version,
+            environment=settings.app_env,
+            exporter=settings.otel_traces_exporter,
+            protocol=settings.otel_exporter_otlp_protocol,
+            endpoint=settings.otel_exporter_otlp_endpoint,
+            sampler=settings.otel_traces_sampler,
+            sampler_arg=settings.otel_traces_sampler_arg,
         )
+        self.exporter = None if tracer_provider is not None else build_span_exporter(options)
+        self.owned_provider = None if self.exporter is None else build_tracer_provider(options, self.exporter)
         self.tracer_provider: TracerProvider | None = tracer_provider or self.owned_provider
 
     @cached_property
@@ -75,6 +72,8 @@ class TelemetryPlugin(InitPluginProtocol):
 
     @asynccontextmanager
     async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        if isinstance(self.exporter, ChildProcessSpanExporter):
+            self.exporter.start()
         try:
             yield
         finally:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -11,6 +13,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from app import create_app
+from app.settings import Settings
 from infra.telemetry.export_process import ChildProcessSpanExporter, flatten, rebuild
 from infra.telemetry.tracing import TracingOptions
 from tests.otlp_receiver import otlp_receiver
@@ -95,3 +99,33 @@ def test_spans_reach_an_otlp_grpc_receiver() -> None:
         exporter.shutdown()
         server.stop(grace=None)
     assert sorted(received) == ["child", "parent"]
+
+
+def export_children() -> list[int]:
+    """Processes this one started that run the span export child."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if parent == os.getpid() and b"infra.telemetry.export_process" in command:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_the_export_process_starts_with_the_service_and_ends_with_it() -> None:
+    """It is not left to the first batch: its start-up (imports, a connection) would fall amid the
+    service's first traced requests."""
+    with otlp_receiver() as receiver:
+        settings = Settings(
+            jwt_secret="x" * 40, otel_traces_exporter="otlp", otel_exporter_otlp_endpoint=receiver.endpoint
+        )
+        app = create_app(settings)
+        assert export_children() == []  # building the app (as the CLI does) starts nothing
+        async with app.lifespan():
+            assert len(export_children()) == 1  # before any request, any span
+        assert export_children() == []

@@ -109,6 +109,12 @@ class ChildProcessSpanExporter(SpanExporter):
         assert self._child.stdin is not None
         return self._child.stdin
 
+    def start(self) -> None:
+        """Start the child now rather than on the first batch: the service pays for the child's
+        start-up (imports, a connection) while it starts, not amid its first traced requests."""
+        with self._lock:
+            self._pipe()
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         payload = pickle.dumps([flatten(span) for span in spans], protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:

@@ -78,29 +78,37 @@ def build_exporter(options: TracingOptions) -> SpanExporter | None:
     return HttpExporter(endpoint=f"{endpoint}/v1/traces")
 
 
-def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None = None) -> LeanTracerProvider | None:
-    """A provider exporting through a batch processor, or None when tracing is off.
-
-    ``exporter`` replaces the one the options name (tests pass an in-memory one).
-    """
-    if exporter is None and options.exporter == "none":
-        return None
-    resource = Resource.create(
+def build_resource(options: TracingOptions) -> Resource:
+    return Resource.create(
         {
             "service.name": options.service_name,
             "service.version": options.service_version,
             "deployment.environment.name": options.environment,
         }
     )
-    if exporter is None and options.exporter == "otlp":
-        # encoding OTLP is the costliest part of tracing: a child process does it (see export_process)
+
+
+def build_span_exporter(options: TracingOptions) -> SpanExporter | None:
+    """The exporter the options name, None for ``none``. OTLP goes through a child process, since
+    encoding OTLP is the costliest part of tracing (see export_process)."""
+    if options.exporter == "otlp":
         from infra.telemetry.export_process import ChildProcessSpanExporter
 
-        exporter = ChildProcessSpanExporter(options, resource)
-    exporter = exporter or build_exporter(options)
+        return ChildProcessSpanExporter(options, build_resource(options))
+    return build_exporter(options)
+
+
+def build_tracer_provider(options: TracingOptions, exporter: SpanExporter | None = None) -> LeanTracerProvider | None:
+    """A provider exporting through a batch processor, or None when tracing is off.
+
+    ``exporter`` replaces the one the options name (tests pass an in-memory one).
+    """
+    exporter = exporter or build_span_exporter(options)
     if exporter is None:
         return None
-    provider = LeanTracerProvider(resource=resource, sampler=build_sampler(options.sampler, options.sampler_arg))
+    provider = LeanTracerProvider(
+        resource=build_resource(options), sampler=build_sampler(options.sampler, options.sampler_arg)
+    )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
