@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -129,3 +131,14 @@ async def test_the_export_process_starts_with_the_service_and_ends_with_it() -> 
         async with app.lifespan():
             assert len(export_children()) == 1  # before any request, any span
         assert export_children() == []
+
+
+def test_an_export_process_that_cannot_start_does_not_stop_the_service(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = TracingOptions("svc", "1", "test", exporter="otlp", endpoint="http://127.0.0.1:9")
+    exporter = ChildProcessSpanExporter(options, Resource({"service.name": "svc"}))
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    exporter.start()  # logs, does not raise
+    assert "could not start" in caplog.text
+    assert exporter.export(make_spans().spans()).name == "FAILURE"  # the batch is dropped, the caller goes on

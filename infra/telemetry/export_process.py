@@ -111,9 +111,13 @@ class ChildProcessSpanExporter(SpanExporter):
 
     def start(self) -> None:
         """Start the child now rather than on the first batch: the service pays for the child's
-        start-up (imports, a connection) while it starts, not amid its first traced requests."""
+        start-up (imports, a connection) while it starts, not amid its first traced requests. A
+        child that cannot start is logged; the first batch tries again."""
         with self._lock:
-            self._pipe()
+            try:
+                self._pipe()
+            except OSError as exc:
+                logger.warning("the span export process could not start (%s); the first batch tries again", exc)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         payload = pickle.dumps([flatten(span) for span in spans], protocol=pickle.HIGHEST_PROTOCOL)
