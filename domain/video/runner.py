@@ -3,7 +3,9 @@
 The row is the lease. A worker claims a queued row (``queued -> running``, one more
 attempt) in one conditional UPDATE, so two workers never run the same attempt; it
 renews ``heartbeat_at`` while it works; and whatever happens, it leaves the row in a
-final status or back in ``queued`` for a retry. A worker that dies leaves a stale
+final status or back in ``queued`` for a retry. Every write of the worker names its attempt:
+one that stalled past its lease, and whose job was reaped and claimed again meanwhile, finds
+its next write refused and stops, without touching the job. A worker that dies leaves a stale
 heartbeat: :func:`reap` hands the job to another worker (bounded attempts), so no
 job stays ``running`` for ever.
 
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import DomainError
@@ -111,14 +113,14 @@ class VideoJobRunner:
         try:
             result = await attempt.run_with_lease()
         except JobCancelledError:
-            status = await self._finish(job_id, JobStatus.CANCELLED, error="cancelled")
+            status = await self._finish(claim, JobStatus.CANCELLED, error="cancelled")
             return RunOutcome(status)
         except DomainError as exc:
             if exc.status_code >= 500:  # a dependency was away (503/504): worth another attempt
                 outcome = await self._retry_or_fail(claim, exc)
                 status = outcome.status
                 return outcome
-            status = await self._finish(job_id, JobStatus.FAILED, error=exc.message, error_status=exc.status_code)
+            status = await self._finish(claim, JobStatus.FAILED, error=exc.message, error_status=exc.status_code)
             return RunOutcome(status)
         except Exception as exc:
             logger.exception("job %s: attempt %d failed", job_id, claim.attempt)
@@ -126,7 +128,7 @@ class VideoJobRunner:
             status = outcome.status
             return outcome
         else:
-            status = await self._finish(job_id, JobStatus.SUCCEEDED, result=result)
+            status = await self._finish(claim, JobStatus.SUCCEEDED, result=result)
             return RunOutcome(status)
         finally:
             if status is not None:  # the job is still ours to tidy: not when another worker took it over
@@ -177,14 +179,20 @@ class VideoJobRunner:
         job.finished_at = _now()
         self.media.discard_sources(job_id)
 
-    async def renew(self, job_id: UUID, **values: Any) -> None:
+    @staticmethod
+    def _holds_lease(claim: _Claim) -> ColumnElement[bool]:
+        """The row is still this attempt's: running, and not taken over by a later attempt (a worker
+        that stalled past its lease finds the job reaped and claimed again; it must not touch it)."""
+        return (VideoJob.id == claim.id) & (VideoJob.status == JobStatus.RUNNING) & (VideoJob.attempts == claim.attempt)
+
+    async def renew(self, claim: _Claim, **values: Any) -> None:
         """Renew the lease of the running job, writing ``values`` too; raises when it was cancelled or
         is no longer ours (its lease was lost)."""
         async with self._sessions() as session:
             cancel = (
                 await session.execute(
                     update(VideoJob)
-                    .where(VideoJob.id == job_id, VideoJob.status == JobStatus.RUNNING)
+                    .where(self._holds_lease(claim))
                     .values(heartbeat_at=_now(), updated_at=_now(), **values)
                     .returning(VideoJob.cancel_requested)
                 )
@@ -195,7 +203,7 @@ class VideoJobRunner:
 
     async def _finish(
         self,
-        job_id: UUID,
+        claim: _Claim,
         status: JobStatus,
         *,
         result: dict[str, Any] | None = None,
@@ -215,29 +223,25 @@ class VideoJobRunner:
         if result is not None:
             values.update(result=result, progress=1.0)
         async with self._sessions() as session:
-            done = await session.execute(
-                update(VideoJob).where(VideoJob.id == job_id, VideoJob.status == JobStatus.RUNNING).values(**values)
-            )
+            done = await session.execute(update(VideoJob).where(self._holds_lease(claim)).values(**values))
             await session.commit()
         if done.rowcount == 0:  # type: ignore[attr-defined]
-            logger.warning("job %s: the lease was lost before it could be marked %s", job_id, status.value)
+            logger.warning("job %s: the lease was lost before it could be marked %s", claim.id, status.value)
             return None
-        logger.info("job %s: %s%s", job_id, status.value, f" ({error})" if error else "")
+        logger.info("job %s: %s%s", claim.id, status.value, f" ({error})" if error else "")
         return status
 
     async def _retry_or_fail(self, claim: _Claim, exc: BaseException) -> RunOutcome:
         reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
         if claim.attempt >= self.policy.max_attempts:
             status = await self._finish(
-                claim.id,
+                claim,
                 JobStatus.FAILED,
                 error=f"gave up after {claim.attempt} attempts; last error: {reason}"[:2000],
                 error_status=exc.status_code if isinstance(exc, DomainError) else 500,
             )
             return RunOutcome(status)
-        status = await self._finish(
-            claim.id, JobStatus.QUEUED, error=f"attempt {claim.attempt} failed: {reason}"[:2000]
-        )
+        status = await self._finish(claim, JobStatus.QUEUED, error=f"attempt {claim.attempt} failed: {reason}"[:2000])
         if status is None:
             return RunOutcome(None)
         return RunOutcome(status, retry_in=self.policy.retry_delay_seconds * 2 ** (claim.attempt - 1))
@@ -262,7 +266,7 @@ class _Attempt:
             while True:
                 await asyncio.sleep(self.runner.policy.heartbeat_seconds)
                 try:
-                    await self.runner.renew(self.claim.id)
+                    await self.runner.renew(self.claim)
                     if self.heartbeat is not None:
                         await self.heartbeat()
                 except JobCancelledError as exc:
@@ -290,7 +294,7 @@ class _Attempt:
         now = time.monotonic()
         if force or now - self.written_at >= self.runner.policy.progress_every_seconds:
             self.written_at = now
-            await self.runner.renew(self.claim.id, progress=round(self.progress, 4))
+            await self.runner.renew(self.claim, progress=round(self.progress, 4))
 
     async def _work(self) -> dict[str, Any]:
         runner, claim = self.runner, self.claim
