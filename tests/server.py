@@ -18,6 +18,12 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def inherited_environ() -> dict[str, str]:
+    """This process's environment without what would point a child at other services than the test's:
+    the child gets its database, Redis and tracing settings from the test alone."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_", "REDIS_"))}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,8 +74,7 @@ def running_server(
     port = free_port()
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"server-{port}.log"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_", "REDIS_"))}
-    full_env = {"DATA_DIR": str(work_dir / "var"), "PYTHONUNBUFFERED": "1", **inherited, **env}
+    full_env = {"DATA_DIR": str(work_dir / "var"), "PYTHONUNBUFFERED": "1", **inherited_environ(), **env}
     command = [sys.executable, "-m", "app.server", "--host", "127.0.0.1", "--port", str(port), *args]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)

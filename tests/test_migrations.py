@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from app import create_app
 from app.plugins.database import DatabasePlugin
 from app.settings import Settings
 from tests.backends import postgres_database
-from tests.server import REPO_ROOT
+from tests.server import REPO_ROOT, inherited_environ
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Skipped unsupported reflection of expression-based index",  # SQLite cannot reflect lower(name)
@@ -93,9 +92,8 @@ async def test_pods_starting_together_on_an_empty_database_migrate_it_once_witho
     the schema could not be checked (a later health check found it at head)."""
     go = tmp_path / "go"
     async with postgres_database() as url:
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_", "REDIS_"))}
         env = {
-            **inherited,
+            **inherited_environ(),
             "DATABASE_URL": url,
             "DB_AUTO_MIGRATE": "true",
             "JWT_SECRET": "x" * 40,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from PIL import Image
 
 from tests.backends import REDIS_URL, postgres_database
 from tests.media_server import MediaServer, media_server
-from tests.server import REPO_ROOT, create_user, running_server, token_for
+from tests.server import REPO_ROOT, create_user, inherited_environ, running_server, token_for
 from tests.videos import VideoSpec, VideoTruth, render_video
 
 pytestmark = pytest.mark.timeout(300)  # several processes each; every wait inside is bounded on its own
@@ -77,8 +76,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
 def worker_process(
     env: dict[str, str], log: Path, extra: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_", "REDIS_"))}
-    full = {**inherited, **env, "LITESTAR_APP": "app.asgi:app", "PYTHONUNBUFFERED": "1", **(extra or {})}
+    full = {**inherited_environ(), **env, "LITESTAR_APP": "app.asgi:app", "PYTHONUNBUFFERED": "1", **(extra or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "litestar", "workers", "run"], cwd=REPO_ROOT, env=full, stdout=out, stderr=out
