@@ -151,7 +151,7 @@ def admin_dsn_for(admin_dsn: str, database: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path=f"/{database}"))
 
 
-async def _admin_execute(admin_dsn: str, sql: str) -> None:
+async def admin_execute(admin_dsn: str, sql: str) -> None:
     conn = await asyncpg.connect(admin_dsn, timeout=10)
     try:
         await conn.execute(sql)
@@ -790,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
     try:
-        asyncio.run(_admin_execute(args.admin_dsn, f'CREATE DATABASE "{database}"'))
+        asyncio.run(admin_execute(args.admin_dsn, f'CREATE DATABASE "{database}"'))
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"bench: cannot create a database through {args.admin_dsn}: {exc}", file=sys.stderr)
         return 2
@@ -915,7 +915,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept database {database} ({dsn})")
         else:
             try:
-                asyncio.run(_admin_execute(args.admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                asyncio.run(admin_execute(args.admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
                 log(f"database {database} dropped")
             except (OSError, asyncpg.PostgresError) as exc:
                 log(f"could not drop database {database}: {exc}")

@@ -39,6 +39,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.load import admin_dsn_for, admin_execute, free_port  # noqa: E402
+
 MODES: dict[str, dict[str, Any]] = {
     "off": {"otel_traces_exporter": "none"},
     "unsampled": {"otel_traces_exporter": "otlp", "otel_traces_sampler_arg": 0.0},
@@ -106,7 +108,6 @@ async def asgi_get(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> N
 
 
 async def measure(args: argparse.Namespace, sink_port: int) -> None:
-    import asyncpg
     import httpx
 
     from app import create_app
@@ -117,13 +118,11 @@ async def measure(args: argparse.Namespace, sink_port: int) -> None:
     from domain.users.schemas import NewUser
 
     database = f"vo_bench_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(args.admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    base = args.admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    await admin_execute(args.admin_dsn, f'CREATE DATABASE "{database}"')
+    database_url = admin_dsn_for(args.admin_dsn, database).replace("postgresql://", "postgresql+asyncpg://", 1)
     work = Path(tempfile.mkdtemp(prefix="vo-instr-"))
     common: dict[str, Any] = {
-        "database_url": f"{base}/{database}",
+        "database_url": database_url,
         "jwt_secret": secrets.token_urlsafe(40),
         "app_env": "production",
         "db_auto_migrate": True,
@@ -184,19 +183,8 @@ async def measure(args: argparse.Namespace, sink_port: int) -> None:
                         provider.force_flush()  # this copy's spans leave in its own phase
                     dump(f"{mode} {round_no}")
     finally:
-        admin = await asyncpg.connect(args.admin_dsn)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+        await admin_execute(args.admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # ------------------------------------------------------------------------------------------------
@@ -237,7 +225,7 @@ def report(counts: dict[str, list[int]], requests: int) -> None:
 def main() -> int:
     args = parse_args()
     if args.inner:
-        sink_port = _free_port()
+        sink_port = free_port()
         sink = subprocess.Popen([sys.executable, str(REPO_ROOT / "bench" / "otlp_sink.py"), str(sink_port)])
         try:
             asyncio.run(measure(args, sink_port))
