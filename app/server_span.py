@@ -20,15 +20,16 @@ and log lines, and nothing else: its ``send`` is not wrapped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from litestar.enums import ScopeType
 from litestar.middleware.base import AbstractMiddleware, DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.opentelemetry.middleware import OpenTelemetryInstrumentationMiddleware
-from opentelemetry.context import attach, detach
 from opentelemetry.propagate import extract
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider, get_tracer, set_span_in_context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider, get_tracer
+
+from infra.telemetry.current_span import enter_span, leave_span
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,35 +59,23 @@ class ServerSpanMiddleware(OpenTelemetryInstrumentationMiddleware):
             return
         method = str(scope.get("method", "HTTP"))
         carrier: dict[str, str] = {}
-        user_agent = ""
         for name, value in scope.get("headers", ()):
             if name in _PROPAGATION_HEADERS:
                 carrier[name.decode("latin-1")] = value.decode("latin-1")
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-        client = scope.get("client")
-        attributes: dict[str, Any] = {
-            "http.request.method": method,
-            "url.path": scope.get("path", ""),
-            "url.scheme": scope.get("scheme", "http"),
-        }
-        if client:
-            attributes["client.address"] = client[0]
-        if user_agent:
-            attributes["user_agent.original"] = user_agent
-        span = self.tracer.start_span(
-            method, context=extract(carrier) if carrier else None, kind=SpanKind.SERVER, attributes=attributes
-        )
-        # attach/detach rather than ``use_span``: that is a generator context manager, several µs a request
-        token = attach(set_span_in_context(span))
+        # no attributes at the start: the samplers here (OTEL_TRACES_SAMPLER) decide on the trace id
+        # and the parent alone, and an unsampled request (most, at a low ratio) need not collect them
+        span = self.tracer.start_span(method, context=extract(carrier) if carrier else None, kind=SpanKind.SERVER)
+        # rather than ``use_span``, a generator context manager: several µs a request
+        token = enter_span(span)
         try:
             if not span.is_recording():
                 # unsampled: the span only carries the trace context (for children and log lines)
                 await self.app(scope, receive, send)
                 return
+            span.set_attributes(_request_attributes(scope, method))
             await self._traced(scope, receive, send, span, method)
         finally:
-            detach(token)
+            leave_span(token)
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send, span: Span, method: str) -> None:
         status = 0
@@ -113,3 +102,20 @@ class ServerSpanMiddleware(OpenTelemetryInstrumentationMiddleware):
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
             span.end()
+
+
+def _request_attributes(scope: Scope, method: str) -> dict[str, str]:
+    """The request's attributes, per the stable HTTP semantic conventions."""
+    attributes = {
+        "http.request.method": method,
+        "url.path": scope.get("path", ""),
+        "url.scheme": scope.get("scheme", "http"),
+    }
+    client = scope.get("client")
+    if client:
+        attributes["client.address"] = client[0]
+    for name, value in scope.get("headers", ()):
+        if name == b"user-agent":
+            attributes["user_agent.original"] = value.decode("latin-1")
+            break
+    return attributes

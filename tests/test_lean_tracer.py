@@ -4,6 +4,7 @@ processors and the OTLP encoder."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import io
 import json
@@ -25,7 +26,17 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, NonRecordingSpan, SpanKind, Status, StatusCode, TraceState, use_span
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    Link,
+    NonRecordingSpan,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceState,
+    get_current_span,
+    use_span,
+)
 from opentelemetry.util.types import Attributes
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -246,3 +257,69 @@ def test_a_sampler_that_may_drop_children_is_asked_for_each_span() -> None:
         assert not tracer.start_span("noisy").is_recording()
         tracer.start_span("quiet").end()
     assert sorted(span.name for span in exporter.get_finished_spans()) == ["quiet", "request"]
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [ParentBased(TraceIdRatioBased(0.25)), TraceIdRatioBased(0.25)],
+    ids=["parentbased_traceidratio", "traceidratio"],
+)
+def test_a_root_span_under_a_ratio_is_sampled_exactly_when_the_sdk_sampler_would_sample_its_trace(
+    sampler: Sampler,
+) -> None:
+    """Root spans skip the sampler's call; the decision must stay the SDK sampler's, trace id by trace id."""
+    exporter = InMemorySpanExporter()
+    provider = LeanTracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    reference = TraceIdRatioBased(0.25)
+    sampled = 0
+    for _ in range(2000):
+        span = tracer.start_span("request", kind=SpanKind.SERVER, attributes={"url.path": "/projects"})
+        context = span.get_span_context()
+        expected = reference.should_sample(None, context.trace_id, "request").decision is Decision.RECORD_AND_SAMPLE
+        assert context.is_valid
+        assert context.trace_flags.sampled is expected
+        assert span.is_recording() is expected
+        sampled += expected
+        span.end()
+    assert 400 < sampled < 600  # a quarter of 2000, give or take five standard deviations
+    assert len(exporter.get_finished_spans()) == sampled
+    assert all(dict(span.attributes or {}) == {"url.path": "/projects"} for span in exporter.get_finished_spans())
+
+
+def test_always_off_samples_no_root_and_a_callers_sampled_trace_still_continues_under_parentbased() -> None:
+    exporter = InMemorySpanExporter()
+    provider = LeanTracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    assert not any(tracer.start_span("root").is_recording() for _ in range(200))
+    caller = extract({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+    span = tracer.start_span("continued", context=caller)
+    assert span.is_recording()
+    span.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["continued"]
+
+
+def test_a_current_span_is_current_only_inside_its_block_and_a_cancellation_is_not_an_error() -> None:
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test")
+    seen = []
+
+    def cancelled_inside() -> None:
+        with tracer.start_as_current_span("cancelled") as cancelled:
+            seen.append(get_current_span() is cancelled)
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        cancelled_inside()
+    assert seen == [True]
+    assert get_current_span() is INVALID_SPAN
+    with tracer.start_as_current_span("kept open", end_on_exit=False) as open_span:
+        pass
+    assert open_span.is_recording()
+    open_span.end()
+    spans = {span.name: span for span in traces.spans()}
+    assert spans["cancelled"].status.status_code is StatusCode.UNSET
+    assert spans["cancelled"].events == ()
+    assert spans["kept open"].end_time is not None

@@ -25,10 +25,11 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from litestar.di import Provide
-from opentelemetry.trace import Span, Status, StatusCode, Tracer, get_current_span, use_span
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from app.di.scopes import Policy, Scope, policy_of
 from domain.errors import ServiceUnavailableError
+from infra.telemetry.current_span import current_span_is_recording, enter_span, leave_span
 from infra.telemetry.metrics import DEPENDENCY_DURATION, DEPENDENCY_REQUESTS
 from infra.telemetry.tracing import child_span
 
@@ -119,7 +120,7 @@ class TracedProvide(Provide):
         started = time.perf_counter()
         ok_count, error_count, duration = self.metrics
         try:
-            if self.tracer is None or not get_current_span().is_recording():
+            if self.tracer is None or not current_span_is_recording():
                 value = await self._resolve(kwargs, None)
             else:
                 value = await self._resolve_traced(kwargs, self.tracer)
@@ -139,8 +140,11 @@ class TracedProvide(Provide):
         try:
             if self.has_sync_callable and self.policy.retry is None:
                 return await self._resolve(kwargs, span)
-            with use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            token = enter_span(span)
+            try:
                 return await self._resolve(kwargs, span)
+            finally:
+                leave_span(token)
         except BaseException as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))

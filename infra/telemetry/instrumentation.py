@@ -6,15 +6,16 @@ libraries process-wide), so two apps in one process (tests) trace independently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, get_current_span
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infra.telemetry.current_span import current_span_is_recording
 
 _DB_SYSTEMS = {"postgresql": "postgresql", "sqlite": "sqlite"}
 
@@ -45,29 +46,24 @@ def instrument_engine(engine: AsyncEngine, tracer_provider: TracerProvider) -> N
         connection_attributes["net.peer.port"] = url.port
     suffix = f" {database}" if database and url.host else ""  # a SQLite file path says nothing in a span name
 
-    @contextmanager
-    def statement_span(statement: str) -> Iterator[None]:
-        words = statement.split(None, 1)
-        span = tracer.start_span(
-            f"{words[0] if words else dialect.name}{suffix}",
-            kind=SpanKind.CLIENT,
-            attributes={**connection_attributes, "db.statement": statement},
-        )
-        try:
-            yield
-        except BaseException as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise
-        finally:
-            span.end()
-
     def traced(run: Callable[..., None]) -> Callable[..., bool]:
         def handler(cursor: Any, statement: str, *args: Any) -> bool:
-            if not get_current_span().is_recording():
+            if not current_span_is_recording():
                 return False  # SQLAlchemy runs the statement itself
-            with statement_span(statement):
+            words = statement.split(None, 1)
+            span = tracer.start_span(
+                f"{words[0] if words else dialect.name}{suffix}",
+                kind=SpanKind.CLIENT,
+                attributes={**connection_attributes, "db.statement": statement},
+            )
+            try:
                 run(cursor, statement, *args)
+            except BaseException as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+            finally:
+                span.end()
             return True
 
         return handler

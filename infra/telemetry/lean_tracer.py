@@ -8,9 +8,12 @@ value), bounded event and link lists, and a ``ReadableSpan`` snapshot made on ``
 request makes six or seven spans, so tracing alone took a fifth of the throughput
 (bench/README.md). :class:`LeanSpan` keeps what a span is, nothing more:
 
-- the sampling decision is the configured SDK ``Sampler``'s, as in the SDK, except for the children
-  of a sampled span of this process under a sampler known to sample them all (``always_on``,
-  ``parentbased_*``): they are sampled without the call;
+- the sampling decision is the configured SDK ``Sampler``'s, as in the SDK, except where the spec
+  says what it is without the call: the children of a sampled span of this process under a sampler
+  that samples them all (``always_on``, ``parentbased_*``), and root spans under a sampler whose root
+  decision is a trace-id ratio (``traceidratio``, ``parentbased_traceidratio``; ``always_on`` and
+  ``always_off`` as ratios 1 and 0): the trace id against the sampler's own bound. Those are most
+  spans, and at 10 % sampling the root decision is most of what an unsampled request costs;
 - attributes are a plain dict; a value that is not a string, bool, int, float or a sequence of
   them is converted when it is a subclass of one (an enum) and dropped otherwise, without a lock:
   a span is written by the task that made it;
@@ -26,8 +29,8 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -35,18 +38,29 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes, AttributeValue
 
-__all__ = ["LeanSpan", "LeanTracer", "LeanTracerProvider"]
+from infra.telemetry.current_span import current_span, enter_span, leave_span
+
+__all__ = ["CurrentSpan", "LeanSpan", "LeanTracer", "LeanTracerProvider"]
 
 _PRIMITIVES = (str, bool, int, float)
 _EXACT_PRIMITIVES = frozenset(_PRIMITIVES)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _UNSET = Status(StatusCode.UNSET)
+_RECORD = Decision.RECORD_AND_SAMPLE
+_TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
 
 
 def _clean(value: Any) -> AttributeValue | None:
@@ -64,9 +78,18 @@ def _clean(value: Any) -> AttributeValue | None:
 
 
 def _cleaned(attributes: Attributes) -> dict[str, AttributeValue]:
+    """A new dict of ``attributes`` made valid; most values are strings, ints or bools and are kept as
+    they are without a call."""
     if not attributes:
         return {}
-    return {key: clean for key, value in attributes.items() if (clean := _clean(value)) is not None}
+    cleaned = dict(attributes)
+    for key, value in attributes.items():
+        if type(value) not in _EXACT_PRIMITIVES:
+            if (clean := _clean(value)) is None:
+                del cleaned[key]
+            else:
+                cleaned[key] = clean
+    return cleaned
 
 
 def _samples_children_of_sampled_local_parents(sampler: Sampler) -> bool:
@@ -75,6 +98,20 @@ def _samples_children_of_sampled_local_parents(sampler: Sampler) -> bool:
     return sampler is ALWAYS_ON or (
         isinstance(sampler, ParentBased) and "localParentSampled:AlwaysOnSampler" in sampler.get_description()  # type: ignore[no-untyped-call]
     )
+
+
+def _root_ratio_bound(sampler: Sampler) -> int | None:
+    """The bound a root span's trace id (its low 64 bits) must stay under to be sampled, when that is
+    the whole of ``sampler``'s root decision (the spec's ratio samplers, ``always_on``, ``always_off``);
+    None for any other sampler, which is then asked."""
+    root = getattr(sampler, "_root", None) if isinstance(sampler, ParentBased) else sampler
+    if type(root) is TraceIdRatioBased:
+        return root.bound
+    if root is ALWAYS_ON:
+        return _TRACE_ID_LIMIT + 1
+    if root is ALWAYS_OFF:
+        return 0
+    return None
 
 
 def _new_id(bits: int) -> int:
@@ -95,6 +132,7 @@ class LeanTracerProvider(trace_api.TracerProvider):
         self.sampler = sampler
         self.resource = resource or Resource.create({})
         self.follows_sampled_local_parents = _samples_children_of_sampled_local_parents(sampler)
+        self.root_ratio_bound = _root_ratio_bound(sampler)
         self._processors: tuple[SpanProcessor, ...] = ()
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
@@ -138,18 +176,24 @@ class LeanTracer(trace_api.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
-        parent = trace_api.get_current_span(context).get_span_context()
+        parent = (current_span() if context is None else trace_api.get_current_span(context)).get_span_context()
         provider = self._provider
-        if provider.follows_sampled_local_parents and parent.trace_flags.sampled and not parent.is_remote:
+        if not parent.is_valid and (bound := provider.root_ratio_bound) is not None:
+            # a root span under a ratio (every request's span): the sampler's own test, without its call
+            trace_id = _new_id(128)
+            if trace_id & _TRACE_ID_LIMIT >= bound:
+                return trace_api.NonRecordingSpan(SpanContext(trace_id, _new_id(64), False, _NOT_SAMPLED))
+            sampled, trace_state, span_attributes, decision = True, parent.trace_state, attributes, _RECORD
+        elif provider.follows_sampled_local_parents and parent.trace_flags.sampled and not parent.is_remote:
             # what the sampler would answer, without asking it (most spans of a sampled request)
             trace_id, sampled, trace_state, span_attributes = parent.trace_id, True, parent.trace_state, attributes
-            decision = Decision.RECORD_AND_SAMPLE
+            decision = _RECORD
         else:
             trace_id = parent.trace_id if parent.is_valid else _new_id(128)
             result = provider.sampler.should_sample(context, trace_id, name, kind, attributes, links)
             decision, span_attributes = result.decision, result.attributes
             trace_state = result.trace_state if result.trace_state is not None else parent.trace_state
-            sampled = decision is Decision.RECORD_AND_SAMPLE
+            sampled = decision is _RECORD
         span_context = SpanContext(
             trace_id,
             _new_id(64),
@@ -173,7 +217,6 @@ class LeanTracer(trace_api.Tracer):
             set_status_on_exception,
         )
 
-    @contextmanager
     def start_as_current_span(  # type: ignore[override]  # the API's decorator is private; `with` is what is used
         self,
         name: str,
@@ -185,17 +228,55 @@ class LeanTracer(trace_api.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[trace_api.Span]:
+    ) -> AbstractContextManager[trace_api.Span]:
         span = self.start_span(
             name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
         )
-        with trace_api.use_span(
-            span,
-            end_on_exit=end_on_exit,
-            record_exception=record_exception,
-            set_status_on_exception=set_status_on_exception,
-        ) as current:
-            yield current
+        return CurrentSpan(span, end_on_exit, record_exception, set_status_on_exception)
+
+
+class CurrentSpan(AbstractContextManager[trace_api.Span]):
+    """What the API's ``use_span`` does, as a class: ``span`` is the current span inside the block; an
+    ``Exception`` leaving it is recorded on the span and marks it as error (as the API says); the span
+    ends at the end of the block when ``end_on_exit``. A generator-based context manager, as
+    ``use_span`` is, costs about twice as much to enter and leave, on each span of a sampled request."""
+
+    __slots__ = ("_end_on_exit", "_record_exception", "_set_status_on_exception", "_span", "_token")
+
+    def __init__(
+        self,
+        span: trace_api.Span,
+        end_on_exit: bool = True,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> None:
+        self._span = span
+        self._end_on_exit = end_on_exit
+        self._record_exception = record_exception
+        self._set_status_on_exception = set_status_on_exception
+
+    def __enter__(self) -> trace_api.Span:
+        self._token = enter_span(self._span)
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        leave_span(self._token)
+        span = self._span
+        try:
+            # not BaseException: a cancelled task or a closed generator is not an error (the API's rule)
+            if isinstance(exc_val, Exception) and span.is_recording():
+                if self._record_exception:
+                    span.record_exception(exc_val)
+                if self._set_status_on_exception:
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        finally:
+            if self._end_on_exit:
+                span.end()
 
 
 class LeanSpan(trace_api.Span, ReadableSpan):

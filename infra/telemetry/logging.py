@@ -17,7 +17,8 @@ from logging.handlers import QueueHandler, QueueListener
 
 import msgspec
 import structlog
-from opentelemetry.trace import get_current_span
+
+from infra.telemetry.current_span import current_span
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request being served; set by the request-context middleware."""
@@ -33,7 +34,7 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
             record.request_id = REQUEST_ID.get()
-        context = get_current_span().get_span_context()
+        context = current_span().get_span_context()
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")
             record.span_id = format(context.span_id, "016x")

@@ -16,9 +16,10 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Span, Tracer, get_current_span
+from opentelemetry.trace import Span, Tracer
 from opentelemetry.util.types import AttributeValue
 
+from infra.telemetry.current_span import current_span_is_recording
 from infra.telemetry.lean_tracer import LeanTracerProvider
 
 ExporterName = Literal["otlp", "console", "none"]
@@ -118,6 +119,6 @@ def child_span(
 ) -> AbstractContextManager[Span | None]:
     """A current child span of the current span when that one is recorded; else no span object at
     all (tracing off, or an unsampled request)."""
-    if tracer is None or not get_current_span().is_recording():
+    if tracer is None or not current_span_is_recording():
         return nullcontext()
     return tracer.start_as_current_span(name, attributes=attributes)
