@@ -288,7 +288,7 @@ def test_a_root_span_under_a_ratio_is_sampled_exactly_when_the_sdk_sampler_would
     assert all(dict(span.attributes or {}) == {"url.path": "/projects"} for span in exporter.get_finished_spans())
 
 
-def test_always_off_samples_no_root_and_a_callers_sampled_trace_still_continues_under_parentbased() -> None:
+def test_a_zero_ratio_samples_no_root_and_a_callers_sampled_trace_still_continues_under_parentbased() -> None:
     exporter = InMemorySpanExporter()
     provider = LeanTracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
