@@ -59,6 +59,8 @@ class TracedProvide(Provide):
         "policy",
         "provider_name",
         "span_attributes",
+        "span_name",
+        "teardown_span_name",
         "tracer",
     )
 
@@ -84,6 +86,8 @@ class TracedProvide(Provide):
             raise ValueError(f"dependency {key!r}: a generator provider can only be request-scoped, without retry")
         self.tracer = tracer
         self.provider_name = _describe(dependency)
+        self.span_name = f"di {key}"
+        self.teardown_span_name = f"di {key} teardown"
         # the provider's name is not repeated on every span: ``litestar deps`` shows it for each key
         self.attributes: dict[str, str] = {"di.key": key, "di.scope": self.policy.scope.value}
         # a request-scoped value never comes from a cache: its span can say so from the start
@@ -136,7 +140,7 @@ class TracedProvide(Provide):
         """The span of this resolution. Only an async provider's span becomes the current one: an
         async provider may await I/O whose spans belong under it; a sync one cannot, and skipping
         the context switch saves a few microseconds on every sampled request."""
-        span = tracer.start_span(f"di {self.key}", attributes=self.span_attributes)
+        span = tracer.start_span(self.span_name, attributes=self.span_attributes)
         try:
             if self.has_sync_callable and self.policy.retry is None:
                 return await self._resolve(kwargs, span)
@@ -244,12 +248,12 @@ class TracedProvide(Provide):
             duration.observe(time.perf_counter() - started)
 
     async def _traced_async_generator(self, generator: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
-        with self._measured(), self._span(f"di {self.key}"):
+        with self._measured(), self._span(self.span_name):
             value = await anext(generator)
         try:
             yield value
         except BaseException as exc:
-            with self._span(f"di {self.key} teardown") as span:
+            with self._span(self.teardown_span_name) as span:
                 if span is not None:
                     span.set_attribute("di.teardown.exception", type(exc).__name__)
                 try:
@@ -257,7 +261,7 @@ class TracedProvide(Provide):
                 except StopAsyncIteration:
                     return
             raise RuntimeError(f"dependency {self.key!r}: generator did not stop after its teardown") from None
-        with self._span(f"di {self.key} teardown"):
+        with self._span(self.teardown_span_name):
             try:
                 await anext(generator)
             except StopAsyncIteration:
@@ -265,12 +269,12 @@ class TracedProvide(Provide):
         raise RuntimeError(f"dependency {self.key!r}: generator yielded more than once")
 
     def _traced_generator(self, generator: Generator[Any, None, None]) -> Generator[Any, None, None]:
-        with self._measured(), self._span(f"di {self.key}"):
+        with self._measured(), self._span(self.span_name):
             value = next(generator)
         try:
             yield value
         except BaseException as exc:
-            with self._span(f"di {self.key} teardown") as span:
+            with self._span(self.teardown_span_name) as span:
                 if span is not None:
                     span.set_attribute("di.teardown.exception", type(exc).__name__)
                 try:
@@ -278,7 +282,7 @@ class TracedProvide(Provide):
                 except StopIteration:
                     return
             raise RuntimeError(f"dependency {self.key!r}: generator did not stop after its teardown") from None
-        with self._span(f"di {self.key} teardown"):
+        with self._span(self.teardown_span_name):
             try:
                 next(generator)
             except StopIteration:

@@ -59,10 +59,14 @@ class TransactionMiddleware(ASGIMiddleware):
         self._respond_with_error = respond_with_error
         self._tracer = tracer
         self._span_name = f"di {dependency_key} teardown"
-        self._attributes = {"di.key": dependency_key, "di.scope": "request"}
+        # made once, not per request: most requests are not traced and never read them
+        self._attributes_of = {
+            outcome: {"di.key": dependency_key, "di.scope": "request", "db.transaction.outcome": outcome}
+            for outcome in ("commit", "rollback", "close")
+        }
 
     def _teardown_span(self, outcome: str) -> AbstractContextManager[Span | None]:
-        return child_span(self._tracer, self._span_name, {**self._attributes, "db.transaction.outcome": outcome})
+        return child_span(self._tracer, self._span_name, self._attributes_of[outcome])
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         replaced = False
