@@ -77,10 +77,13 @@ COMPARISONS = {
     # a control: two identical untraced copies; how far from 1.00 their ratio lands is the
     # method's own error (process placement, memory layout, drift)
     "control": (("off", "off-again"), "off"),
+    # where the cost of 10 % sampling lies: the unsampled requests (ratio 0) against the sampled ones
+    "sampling": (("off", "unsampled", "trace10", "trace100"), "off"),
 }
 TRACING_ENV = {
     "off": {"OTEL_TRACES_EXPORTER": "none"},
     "off-again": {"OTEL_TRACES_EXPORTER": "none"},
+    "unsampled": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.0"},
     "trace100": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.0"},
     "trace10": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
 }
@@ -447,6 +450,31 @@ def run_wrk(
     return result
 
 
+def merged(slices: list[WrkResult]) -> WrkResult:
+    """One app's slices of a round as one run: requests over the time they took, CPU per request
+    over all of them; the latency percentiles are the median of the slices' (percentiles do not add)."""
+    if len(slices) == 1:
+        return slices[0]
+    first = slices[0]
+    requests = sum(s.requests for s in slices)
+    seconds = sum(s.requests / s.rps for s in slices if s.rps)
+    errors: Counter[str] = Counter()
+    for s in slices:
+        errors.update(s.errors)
+    return WrkResult(
+        endpoint=first.endpoint,
+        target=first.target,
+        round=first.round,
+        rps=requests / seconds if seconds else 0.0,
+        p50_ms=statistics.median(s.p50_ms for s in slices),
+        p99_ms=statistics.median(s.p99_ms for s in slices),
+        requests=requests,
+        errors=dict(errors),
+        cpu_us=sum(s.cpu_us * s.requests for s in slices) / requests if requests else float("nan"),
+        tree_cpu_us=sum(s.tree_cpu_us * s.requests for s in slices) / requests if requests else float("nan"),
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # profile (py-spy, service only)
 
@@ -736,7 +764,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="floor",
         help="floor: the service against a bare-ASGI floor (default);\n"
         "tracing: the service with tracing off, 100%% sampled and 10%% sampled (OTLP to a local sink);\n"
-        "control: two identical copies with tracing off (the method's own error)",
+        "control: two identical copies with tracing off (the method's own error);\n"
+        "sampling: tracing off, nothing sampled (ratio 0), 10%% and 100%% sampled",
     )
     parser.add_argument("--profile", action="store_true", help="after the comparison, py-spy the service per endpoint")
     parser.add_argument("--profile-only", action="store_true", help="skip the comparison; only profile the service")
@@ -750,6 +779,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="tracing/control: new service processes before every round, in a rotating start order",
     )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=1,
+        help="split each round's run of each app into this many interleaved slices (A B C C B A ...), so that\n"
+        "the machine's drift within a round falls on every app alike (default 1: one run each)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
     args = parser.parse_args(argv)
@@ -757,8 +793,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [e for e in args.endpoints if e not in ENDPOINTS]
     if unknown or not args.endpoints:
         parser.error(f"--endpoints: unknown {unknown}; choose from {', '.join(ENDPOINTS)}")
-    if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.threads < 1:
-        parser.error("--duration, --rounds, --connections and --threads must be positive")
+    if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.threads < 1 or args.slices < 1:
+        parser.error("--duration, --rounds, --connections, --threads and --slices must be positive")
     if args.restart_each_round and args.compare == "floor":
         parser.error("--restart-each-round is for the comparisons of service copies (tracing, control)")
     if args.threads > args.connections:
@@ -857,18 +893,24 @@ def main(argv: list[str] | None = None) -> int:
                     restart_services(by_name, service_env_of, round_no, servers, out_dir)
                     warm_up()
                 for mode in args.endpoints:
+                    parts: dict[str, list[WrkResult]] = {target: [] for target in order}
+                    for slice_no in range(args.slices):
+                        for target in order if slice_no % 2 == 0 else tuple(reversed(order)):
+                            parts[target].append(
+                                run_wrk(
+                                    by_name[target].port,
+                                    mode,
+                                    token_for[mode],
+                                    ids_file,
+                                    args.duration / args.slices,
+                                    args,
+                                    target,
+                                    round_no,
+                                    server_pid=by_name[target].pid,
+                                )
+                            )
                     for target in order:
-                        result = run_wrk(
-                            by_name[target].port,
-                            mode,
-                            token_for[mode],
-                            ids_file,
-                            args.duration,
-                            args,
-                            target,
-                            round_no,
-                            server_pid=by_name[target].pid,
-                        )
+                        result = merged(parts[target])
                         results.append(result)
                         errors = f" errors={result.errors}" if result.errors else ""
                         log(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,11 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, TracerProvider
 
 from app import create_app
 from app.settings import Settings
@@ -25,7 +30,12 @@ from tests.tracing import RecordedTraces
 
 def make_spans() -> RecordedTraces:
     traces = RecordedTraces()
-    tracer = traces.provider.get_tracer("test", "1.2")
+    record_spans(traces.provider)
+    return traces
+
+
+def record_spans(provider: TracerProvider) -> None:
+    tracer = provider.get_tracer("test", "1.2")
     with tracer.start_as_current_span("parent", kind=SpanKind.SERVER, attributes={"http.route": "/x"}) as parent:
         assert parent.get_span_context() is not None
         with tracer.start_as_current_span(
@@ -33,12 +43,23 @@ def make_spans() -> RecordedTraces:
         ) as child:
             child.add_event("retry", {"attempt": 1})
             child.set_status(Status(StatusCode.ERROR, "boom"))
-    return traces
 
 
-def test_a_span_survives_flattening_and_rebuilding() -> None:
+def sdk_spans() -> Sequence[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    provider = SdkTracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    record_spans(provider)
+    return exporter.get_finished_spans()
+
+
+@pytest.mark.parametrize("made_by", ["service", "sdk"])
+def test_a_span_survives_flattening_and_rebuilding(made_by: str) -> None:
+    # flatten() reads ReadableSpan's fields: the SDK's own spans (any exporter's input) flatten too
     resource = Resource({"service.name": "svc"})
-    for original in make_spans().spans():
+    originals = make_spans().spans() if made_by == "service" else sdk_spans()
+    assert len(originals) == 2
+    for original in originals:
         copy = rebuild(flatten(original), resource)
         assert copy.name == original.name
         assert copy.context == original.context

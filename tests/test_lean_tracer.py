@@ -16,6 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.propagate import extract
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
@@ -30,9 +31,11 @@ from opentelemetry.trace import (
     INVALID_SPAN,
     Link,
     NonRecordingSpan,
+    SpanContext,
     SpanKind,
     Status,
     StatusCode,
+    TraceFlags,
     TraceState,
     get_current_span,
     use_span,
@@ -44,7 +47,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from infra.telemetry.export_process import flatten, rebuild
 from infra.telemetry.instrumentation import instrument_engine
-from infra.telemetry.lean_tracer import LeanTracerProvider
+from infra.telemetry.lean_tracer import LeanTracerProvider, _local_span_context
 from tests.tracing import RecordedTraces
 
 
@@ -323,3 +326,52 @@ def test_a_current_span_is_current_only_inside_its_block_and_a_cancellation_is_n
     assert spans["cancelled"].status.status_code is StatusCode.UNSET
     assert spans["cancelled"].events == ()
     assert spans["kept open"].end_time is not None
+
+
+def test_a_span_keeps_every_field_of_a_readable_span_so_processors_and_exporters_read_it_as_one() -> None:
+    # LeanSpan sets ReadableSpan's fields itself, and the export child's flatten() reads them directly:
+    # a field that a new opentelemetry-sdk adds or renames must fail here, not in production
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test", "2.0")
+    with tracer.start_as_current_span("parent") as parent:
+        span = tracer.start_span("child", kind=SpanKind.CLIENT, attributes={"db.system": "postgresql"})
+        span.set_status(StatusCode.ERROR, "boom")
+        span.end()
+    readable = ReadableSpan("any")
+    assert set(vars(readable)) <= set(vars(span))
+    recorded = traces.spans()[0]
+    assert recorded is span
+    assert (recorded.name, recorded.kind, dict(recorded.attributes or {})) == (
+        "child",
+        SpanKind.CLIENT,
+        {"db.system": "postgresql"},
+    )
+    assert recorded.parent == parent.get_span_context()
+    assert recorded.status.status_code is StatusCode.ERROR
+    assert recorded.resource is traces.provider.resource
+    assert recorded.instrumentation_scope is not None
+    assert recorded.instrumentation_scope.version == "2.0"
+    assert recorded.start_time is not None
+    assert recorded.end_time is not None
+    assert recorded.end_time >= recorded.start_time
+    assert (recorded.events, recorded.links, recorded.dropped_attributes) == ((), (), 0)
+    assert json.loads(recorded.to_json())["name"] == "child"
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+def test_a_span_context_made_directly_equals_the_one_the_api_makes(sampled: bool) -> None:
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    state = TraceState([("vendor", "value")])
+    made = _local_span_context(0xABC, 0xDEF, flags, state)
+    expected = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=flags, trace_state=state)
+    assert made == expected
+    assert type(made) is SpanContext
+    assert (made.trace_id, made.span_id, made.is_remote, made.trace_flags, made.trace_state, made.is_valid) == (
+        0xABC,
+        0xDEF,
+        False,
+        flags,
+        state,
+        True,
+    )
+    assert made.trace_flags.sampled is sampled

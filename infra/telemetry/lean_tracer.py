@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -47,7 +47,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.util.types import Attributes, AttributeValue
 
 from infra.telemetry.current_span import current_span, enter_span, leave_span
@@ -57,6 +57,7 @@ __all__ = ["CurrentSpan", "LeanSpan", "LeanTracer", "LeanTracerProvider"]
 _PRIMITIVES = (str, bool, int, float)
 _EXACT_PRIMITIVES = frozenset(_PRIMITIVES)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_SAMPLED_BIT = int(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _UNSET = Status(StatusCode.UNSET)
 _RECORD = Decision.RECORD_AND_SAMPLE
@@ -78,11 +79,13 @@ def _clean(value: Any) -> AttributeValue | None:
 
 
 def _cleaned(attributes: Attributes) -> dict[str, AttributeValue]:
-    """A new dict of ``attributes`` made valid; most values are strings, ints or bools and are kept as
-    they are without a call."""
+    """A new dict of ``attributes`` made valid. Most values are strings, ints or bools: when all are,
+    one check in C says so and the dict is copied as it is."""
     if not attributes:
         return {}
     cleaned = dict(attributes)
+    if _EXACT_PRIMITIVES.issuperset(map(type, cleaned.values())):
+        return cleaned
     for key, value in attributes.items():
         if type(value) not in _EXACT_PRIMITIVES:
             if (clean := _clean(value)) is None:
@@ -114,11 +117,25 @@ def _root_ratio_bound(sampler: Sampler) -> int | None:
     return None
 
 
+_random_bits = random.getrandbits
+_new_tuple = tuple.__new__
+
+
 def _new_id(bits: int) -> int:
+    """A random id of ``bits`` bits that is not zero (the invalid id). Callers try
+    ``_random_bits(bits) or _new_id(bits)`` first: one call instead of two, all but once in 2**64."""
     while True:
-        value = random.getrandbits(bits)
+        value = _random_bits(bits)
         if value:
             return value
+
+
+def _local_span_context(trace_id: int, span_id: int, trace_flags: TraceFlags, trace_state: TraceState) -> SpanContext:
+    """The ``SpanContext`` of a span of this process, from ids known to be valid (made here, or a valid
+    parent's trace id). ``SpanContext`` is a tuple whose ``__new__`` checks the ids' ranges to set its
+    last field, ``is_valid``; here that is known, and the tuple is made directly: a span is made for
+    every request, sampled or not. tests/test_lean_tracer.py checks it equals ``SpanContext(...)``."""
+    return _new_tuple(SpanContext, (trace_id, span_id, False, trace_flags, trace_state, True))
 
 
 class LeanTracerProvider(trace_api.TracerProvider):
@@ -134,9 +151,11 @@ class LeanTracerProvider(trace_api.TracerProvider):
         self.follows_sampled_local_parents = _samples_children_of_sampled_local_parents(sampler)
         self.root_ratio_bound = _root_ratio_bound(sampler)
         self._processors: tuple[SpanProcessor, ...] = ()
+        self._on_end: tuple[Callable[[ReadableSpan], None], ...] = ()
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
         self._processors = (*self._processors, processor)
+        self._on_end = tuple(processor.on_end for processor in self._processors)
 
     def get_tracer(
         self,
@@ -149,8 +168,8 @@ class LeanTracerProvider(trace_api.TracerProvider):
         return LeanTracer(self, scope)
 
     def _ended(self, span: LeanSpan) -> None:
-        for processor in self._processors:
-            processor.on_end(span)
+        for on_end in self._on_end:
+            on_end(span)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return all(processor.force_flush(timeout_millis) for processor in self._processors)
@@ -177,36 +196,41 @@ class LeanTracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         parent = (current_span() if context is None else trace_api.get_current_span(context)).get_span_context()
+        # a SpanContext is a tuple: one unpacking reads what its properties give in one call each
+        parent_trace_id, _, parent_is_remote, parent_flags, parent_trace_state, parent_is_valid = parent
         provider = self._provider
-        if not parent.is_valid and (bound := provider.root_ratio_bound) is not None:
+        if not parent_is_valid and (bound := provider.root_ratio_bound) is not None:
             # a root span under a ratio (every request's span): the sampler's own test, without its call
-            trace_id = _new_id(128)
+            trace_id = _random_bits(128) or _new_id(128)
+            span_id = _random_bits(64) or _new_id(64)
             if trace_id & _TRACE_ID_LIMIT >= bound:
-                return trace_api.NonRecordingSpan(SpanContext(trace_id, _new_id(64), False, _NOT_SAMPLED))
-            sampled, trace_state, span_attributes, decision = True, parent.trace_state, attributes, _RECORD
-        elif provider.follows_sampled_local_parents and parent.trace_flags.sampled and not parent.is_remote:
+                return trace_api.NonRecordingSpan(
+                    _local_span_context(trace_id, span_id, _NOT_SAMPLED, parent_trace_state)
+                )
+            span_context = _local_span_context(trace_id, span_id, _SAMPLED, parent_trace_state)
+            span_attributes: Attributes = attributes
+        elif provider.follows_sampled_local_parents and parent_flags & _SAMPLED_BIT and not parent_is_remote:
             # what the sampler would answer, without asking it (most spans of a sampled request)
-            trace_id, sampled, trace_state, span_attributes = parent.trace_id, True, parent.trace_state, attributes
-            decision = _RECORD
+            span_context = _local_span_context(
+                parent_trace_id, _random_bits(64) or _new_id(64), _SAMPLED, parent_trace_state
+            )
+            span_attributes = attributes
         else:
-            trace_id = parent.trace_id if parent.is_valid else _new_id(128)
+            trace_id = parent_trace_id if parent_is_valid else _new_id(128)
             result = provider.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-            decision, span_attributes = result.decision, result.attributes
-            trace_state = result.trace_state if result.trace_state is not None else parent.trace_state
-            sampled = decision is _RECORD
-        span_context = SpanContext(
-            trace_id,
-            _new_id(64),
-            is_remote=False,
-            trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
-            trace_state=trace_state,
-        )
-        if decision is Decision.DROP:
-            return trace_api.NonRecordingSpan(span_context)
+            span_context = _local_span_context(
+                trace_id,
+                _new_id(64),
+                _SAMPLED if result.decision is _RECORD else _NOT_SAMPLED,
+                result.trace_state if result.trace_state is not None else parent_trace_state,
+            )
+            if result.decision is Decision.DROP:
+                return trace_api.NonRecordingSpan(span_context)
+            span_attributes = result.attributes
         return LeanSpan(
             name,
             span_context,
-            parent if parent.is_valid else None,
+            parent if parent_is_valid else None,
             kind,
             _cleaned(span_attributes),
             tuple(links) if links else (),
@@ -296,20 +320,22 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         record_exception: bool,
         set_status_on_exception: bool,
     ) -> None:
-        ReadableSpan.__init__(
-            self,
-            name=name,
-            context=context,
-            parent=parent,
-            resource=provider.resource,
-            attributes=attributes,
-            events=[],
-            links=links,
-            kind=kind,
-            status=_UNSET,
-            start_time=start_time,
-            instrumentation_scope=scope,
-        )
+        # the fields ``ReadableSpan.__init__`` sets, set here without its thirteen keyword arguments (a
+        # span is made for each dependency and statement of a sampled request); tests/test_lean_tracer.py
+        # checks that no field of ``ReadableSpan`` is missing
+        self._name = name
+        self._context = context
+        self._kind = kind
+        self._instrumentation_info = None
+        self._instrumentation_scope = scope
+        self._parent = parent
+        self._start_time = start_time
+        self._end_time: int | None = None
+        self._attributes = attributes
+        self._events: list[Event] = []
+        self._links = links
+        self._resource = provider.resource
+        self._status = _UNSET
         self._provider = provider
         self._record_exception = record_exception
         self._set_status_on_exception = set_status_on_exception
@@ -327,12 +353,12 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             self._attributes[key] = clean  # type: ignore[index]
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        for key, value in attributes.items():
-            self.set_attribute(key, value)
+        if self._end_time is None:
+            self._attributes.update(_cleaned(attributes))  # type: ignore[union-attr]
 
     def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
         if self._end_time is None:
-            self._events.append(Event(name, _cleaned(attributes), timestamp or time.time_ns()))  # type: ignore[attr-defined]
+            self._events.append(Event(name, _cleaned(attributes), timestamp or time.time_ns()))
 
     def add_link(self, context: SpanContext, attributes: Attributes = None) -> None:
         if self._end_time is None and context.is_valid:
