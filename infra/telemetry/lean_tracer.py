@@ -123,7 +123,8 @@ _new_tuple = tuple.__new__
 
 def _new_id(bits: int) -> int:
     """A random id of ``bits`` bits that is not zero (the invalid id). Callers try
-    ``_random_bits(bits) or _new_id(bits)`` first: one call instead of two, all but once in 2**64."""
+    ``_random_bits(bits) or _new_id(bits)``: one call instead of two, since a draw of 64 or 128 bits
+    is zero once in 2**64 draws at most."""
     while True:
         value = _random_bits(bits)
         if value:
