@@ -73,6 +73,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """After SIGTERM: seconds the server keeps accepting requests while readiness answers 503."""
     shutdown_drain_timeout: Annotated[float, msgspec.Meta(ge=0, le=600)] = 25.0
     """After the drain delay: seconds in-flight requests may take to finish before they are cut."""
+    gc_gen0_threshold: Annotated[int, msgspec.Meta(ge=100, le=1_000_000)] = 10_000
+    """The server's young-generation threshold for the cyclic garbage collector (Python's default is 700).
+    Nearly everything a request allocates is freed by reference counting, yet at 700 a collection
+    ran every 30 requests or so and walked every object of the requests in flight: 2-3 % of the
+    server's CPU (bench/README.md). Cyclic garbage waits longer for its collection; a few MB at most."""
 
     rate_limit_enabled: bool = True
     rate_limit_default: str = "120/minute"
