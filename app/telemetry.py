@@ -12,13 +12,15 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.plugins import InitPluginProtocol
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer, TracerProvider
 
 from app.request_context import RequestContextMiddleware
 from app.server_span import server_span_middleware
 from app.settings import Settings
 from infra.telemetry.export_process import ChildProcessSpanExporter
-from infra.telemetry.tracing import TracingOptions, build_span_exporter, build_tracer_provider
+from infra.telemetry.lean_tracer import LeanTracerProvider
+from infra.telemetry.tracing import TracingOptions, build_resource, build_span_exporter, build_tracer_provider
 
 TRACER_PROVIDER_STATE_KEY = "tracer_provider"
 
@@ -41,8 +43,12 @@ class TelemetryPlugin(InitPluginProtocol):
             sampler=settings.otel_traces_sampler,
             sampler_arg=settings.otel_traces_sampler_arg,
         )
-        self.exporter = None if tracer_provider is not None else build_span_exporter(options)
-        self.owned_provider = None if self.exporter is None else build_tracer_provider(options, self.exporter)
+        self.exporter: SpanExporter | None = None
+        self.owned_provider: LeanTracerProvider | None = None
+        if tracer_provider is None and options.exporter != "none":
+            resource = build_resource(options)  # once: the export child and the provider share it
+            self.exporter = build_span_exporter(options, resource)
+            self.owned_provider = build_tracer_provider(options, self.exporter, resource)
         self.tracer_provider: TracerProvider | None = tracer_provider or self.owned_provider
 
     @cached_property
