@@ -79,10 +79,13 @@ COMPARISONS = {
     "control": (("off", "off-again"), "off"),
     # where the cost of 10 % sampling lies: the unsampled requests (ratio 0) against the sampled ones
     "sampling": (("off", "unsampled", "trace10", "trace100"), "off"),
+    # the server's garbage-collector setting (GC_GEN0_THRESHOLD) against Python's own threshold
+    "gc": (("off", "gc700"), "off"),
 }
 TRACING_ENV = {
     "off": {"OTEL_TRACES_EXPORTER": "none"},
     "off-again": {"OTEL_TRACES_EXPORTER": "none"},
+    "gc700": {"OTEL_TRACES_EXPORTER": "none", "GC_GEN0_THRESHOLD": "700"},
     "unsampled": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.0"},
     "trace100": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.0"},
     "trace10": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
@@ -765,7 +768,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="floor: the service against a bare-ASGI floor (default);\n"
         "tracing: the service with tracing off, 100%% sampled and 10%% sampled (OTLP to a local sink);\n"
         "control: two identical copies with tracing off (the method's own error);\n"
-        "sampling: tracing off, nothing sampled (ratio 0), 10%% and 100%% sampled",
+        "sampling: tracing off, nothing sampled (ratio 0), 10%% and 100%% sampled;\n"
+        "gc: tracing off, with the server's GC_GEN0_THRESHOLD and with Python's 700",
     )
     parser.add_argument("--profile", action="store_true", help="after the comparison, py-spy the service per endpoint")
     parser.add_argument("--profile-only", action="store_true", help="skip the comparison; only profile the service")
@@ -777,7 +781,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--restart-each-round",
         action="store_true",
-        help="tracing/control: new service processes before every round, in a rotating start order",
+        help="tracing/control/sampling/gc: new service processes before every round, in a rotating start order",
     )
     parser.add_argument(
         "--slices",
