@@ -95,19 +95,26 @@ def _cleaned(attributes: Attributes) -> dict[str, AttributeValue]:
     return cleaned
 
 
+def _delegate(sampler: Sampler, decision: str) -> Sampler | None:
+    """The sampler that makes ``decision`` (``root``, ``local_parent_sampled``, ...) for ``sampler``: the
+    one a ``ParentBased`` delegates it to, or ``sampler`` itself. A ``ParentBased`` keeps them in
+    private attributes; where one is missing (another SDK release), None: the tracer then asks."""
+    if isinstance(sampler, ParentBased):
+        return getattr(sampler, f"_{decision}", None)
+    return sampler
+
+
 def _samples_children_of_sampled_local_parents(sampler: Sampler) -> bool:
     """Whether ``sampler`` records every child of a recorded span of this process, as the spec's
     ``always_on`` and ``parentbased_*`` samplers do: those children then skip the sampler call."""
-    return sampler is ALWAYS_ON or (
-        isinstance(sampler, ParentBased) and "localParentSampled:AlwaysOnSampler" in sampler.get_description()  # type: ignore[no-untyped-call]
-    )
+    return _delegate(sampler, "local_parent_sampled") is ALWAYS_ON
 
 
 def _root_ratio_bound(sampler: Sampler) -> int | None:
     """The bound a root span's trace id (its low 64 bits) must stay under to be sampled, when that is
     the whole of ``sampler``'s root decision (the spec's ratio samplers, ``always_on``, ``always_off``);
     None for any other sampler, which is then asked."""
-    root = getattr(sampler, "_root", None) if isinstance(sampler, ParentBased) else sampler
+    root = _delegate(sampler, "root")
     if type(root) is TraceIdRatioBased:
         return root.bound
     if root is ALWAYS_ON:
