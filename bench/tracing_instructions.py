@@ -1,30 +1,33 @@
-"""Tracing overhead in instructions per request: a measure that the machine's noise does not move.
+"""Tracing overhead in instructions per request of the real server: a measure the machine's noise
+does not move.
 
-``bench/load.py --compare tracing`` measures throughput over HTTP, which on a shared 2-core
-machine spreads by tens of per cent between rounds. This one counts the instructions the
-service's process executes per ``GET /projects/{id}`` under ``valgrind --tool=callgrind``
-(repeatable for the same code and inputs), for four copies of the app in one process, side by
-side: tracing off, tracing on with nothing sampled, 10 % sampled and 100 % sampled (OTLP
-through the export child process to a local sink, as in production).
+``bench/load.py --compare tracing`` measures throughput over HTTP, which on a shared 2-core machine
+spreads by tens of per cent between rounds. This one counts the instructions the service's process
+executes per ``GET /projects/{id}`` under ``valgrind --tool=callgrind``: the server as it runs in
+production (``python -m app.server``: uvicorn, uvloop, httptools, its garbage-collector settings,
+the batch span processor's thread, the log listener), one process per copy, driven over HTTP by 32
+keep-alive connections as wrk drives it. The copies: tracing off, tracing on with nothing sampled,
+10 % and 100 % sampled (OTLP through the export child process to a local sink, as in production).
 
-What it counts: everything the serving process runs, in all its threads (the event loop, the
-batch span processor's thread, the log listener), from the ASGI call to the response, with the
-PostgreSQL round trips. What it leaves out: the HTTP server (uvicorn; the same for every copy,
-so leaving it out makes tracing's share look larger, not smaller) and the export child, which
-runs beside the service on another core. Instructions are not time (cache misses and the GIL are
-not in them); they are the part of the cost that does not depend on the machine.
+Instruction counts repeat for the same process to within 0.1 %, but not across processes: the
+string-hash seed sets the layout of every dict and which types collide in CPython's method cache,
+and that moves a copy's count by up to 2 %. So each copy runs once per hash seed (``--seeds``),
+and the ratios compare the means over the seeds. Counted: the serving process, all its threads,
+from after a warm-up until the spans of the measured requests have left (the batch processor's
+schedule, 5 s, is waited out). Not counted: the export child and the sink, which run beside the
+service on the other core. Instructions are not time (cache misses are not in them): a copy that
+touches more memory costs more time than its count says.
 
-    .venv/bin/python bench/tracing_instructions.py [--requests 150] [--rounds 4]
+    .venv/bin/python bench/tracing_instructions.py [--requests 600] [--seeds 1 2 3]
 
-Needs valgrind (``callgrind_control`` too) and PostgreSQL; takes about five minutes. The run under
-valgrind has ``PYTHONHASHSEED=0`` (unless set), so that runs at different commits compare.
+Needs valgrind (``callgrind_control`` too) and PostgreSQL; about a minute per copy and seed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
+import http.client
 import os
 import re
 import secrets
@@ -33,240 +36,220 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.load import admin_dsn_for, admin_execute, free_port  # noqa: E402
+from bench.load import (  # noqa: E402
+    BENCH_DIR,
+    TRACING_ENV,
+    admin_dsn_for,
+    admin_execute,
+    create_user,
+    free_port,
+    get_token,
+    request,
+    seed_projects,
+    service_env,
+)
 
-MODES: dict[str, dict[str, Any]] = {
-    "off": {"otel_traces_exporter": "none"},
-    "unsampled": {"otel_traces_exporter": "otlp", "otel_traces_sampler_arg": 0.0},
-    "trace10": {"otel_traces_exporter": "otlp", "otel_traces_sampler_arg": 0.1},
-    "trace100": {"otel_traces_exporter": "otlp", "otel_traces_sampler_arg": 1.0},
-}
-EMAIL, PASSWORD = "bench@example.com", "long-enough-password"
+MODES = ("off", "unsampled", "trace10", "trace100")
+READER = "reader@bench.example.com"
+CONNECTIONS = 32
+UNCOUNTED_WARMUP = 200
+"""Requests before callgrind starts counting: imports, caches and the specialising interpreter settle."""
+EXPORT_WAIT_S = 6.0
+"""Longer than the batch span processor's schedule delay (5 s): every span made so far has left."""
+READY_TIMEOUT_S = 180.0
+
+Counts = dict[str, dict[str, float]]
+"""Per copy, per hash seed: instructions per request."""
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=150, help="requests per copy and round (default 150)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds; the order of the copies flips each round")
-    parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests per copy first (default 40)")
+    parser.add_argument("--requests", type=int, default=600, help="counted requests per copy and seed (default 600)")
+    parser.add_argument("--warmup", type=int, default=60, help="requests counted nowhere, after counting starts")
+    parser.add_argument("--seeds", nargs="+", default=["1", "2", "3"], help="PYTHONHASHSEED per run (default 1 2 3)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="copies (default all four)")
     parser.add_argument(
         "--admin-dsn",
         default=os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL DSN allowed to CREATE/DROP DATABASE (env BENCH_POSTGRES_DSN)",
     )
-    parser.add_argument("--inner", help=argparse.SUPPRESS)  # the run under valgrind: its out file
     return parser.parse_args()
 
 
-# ------------------------------------------------------------------------------------------------
-# under valgrind
+def drive(port: int, token: str, ids: list[str], count: int) -> None:
+    """``count`` GETs by id over ``CONNECTIONS`` keep-alive connections; every answer must be 200."""
+    failures: list[int] = []
+
+    def connection(first: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        try:
+            for n in range(first, count, CONNECTIONS):
+                conn.request("GET", f"/projects/{ids[n % len(ids)]}", headers={"Authorization": f"Bearer {token}"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    failures.append(response.status)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=connection, args=(k,)) for k in range(CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"GET /projects/{{id}} answered {sorted(set(failures))}")
 
 
-def dump(tag: str) -> None:
-    """Callgrind writes the counts since its last dump to a new file, labelled ``tag``."""
-    subprocess.run(
-        ["callgrind_control", "--dump=" + tag, str(os.getpid())],
+def callgrind_control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def in_collector(dump: Path) -> int:
+    """The instructions of a dump spent in CPython's cyclic garbage collector (``gc_collect_main``, inclusive)."""
+    done = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(dump)],
+        capture_output=True,
+        text=True,
         check=False,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
+    for line in done.stdout.splitlines():
+        if line.rstrip().endswith(":gc_collect_main") or ":gc_collect_main " in line:
+            return int(line.split()[0].replace(",", ""))
+    return 0
 
 
-async def asgi_get(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    await app(scope, receive, send)
-    if sent[0]["status"] != 200:
-        raise SystemExit(f"GET {path} answered {sent[0]['status']}")
-
-
-async def measure(args: argparse.Namespace, sink_port: int) -> None:
-    import httpx
-
-    from app import create_app
-    from app.cli import add_user
-    from app.plugins.models import MODEL_POOL_STATE_KEY
-    from app.settings import Settings
-    from app.telemetry import TelemetryPlugin
-    from domain.users.schemas import NewUser
-
-    database = f"vo_bench_{secrets.token_hex(6)}"
-    await admin_execute(args.admin_dsn, f'CREATE DATABASE "{database}"')
-    database_url = admin_dsn_for(args.admin_dsn, database).replace("postgresql://", "postgresql+asyncpg://", 1)
-    work = Path(tempfile.mkdtemp(prefix="vo-instr-"))
-    common: dict[str, Any] = {
-        "database_url": database_url,
-        "jwt_secret": secrets.token_urlsafe(40),
-        "app_env": "production",
-        "db_auto_migrate": True,
-        "password_hash_time_cost": 1,
-        "password_hash_memory_kib": 8192,
-        "rate_limit_default": "1000000/minute",
-        "media_dir": str(work / "media"),
-        "otel_traces_sampler": "parentbased_traceidratio",
-        "otel_exporter_otlp_endpoint": f"http://127.0.0.1:{sink_port}",
-        # background work at its slowest, so that it does not land in the measured phases
-        "health_check_interval": 300,
-        "health_check_timeout": 60,
-        "video_job_heartbeat": 120,
-    }
-    apps = {mode: create_app(Settings(**common, **extra)) for mode, extra in MODES.items()}
+def count_one(
+    env: dict[str, str], out: Path, args: argparse.Namespace, reader: dict[str, object]
+) -> tuple[float, float]:
+    """Instructions per request of one server process, started under callgrind with ``env``, and
+    those of them spent in the garbage collector."""
+    port = free_port()
+    with (out.with_suffix(".log")).open("wb") as log:
+        server = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",  # uninstrumented (and fast) until the warm-up is done
+                f"--callgrind-out-file={out}",
+                "-q",
+                sys.executable,
+                "-m",
+                "app.server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        async with (
-            apps["off"].lifespan(),
-            apps["unsampled"].lifespan(),
-            apps["trace10"].lifespan(),
-            apps["trace100"].lifespan(),
-        ):
-            for app in apps.values():
-                await app.state[MODEL_POOL_STATE_KEY].wait_ready(timeout=900)
-            reader = NewUser(email=EMAIL, password=PASSWORD, scopes=frozenset({"projects:read", "projects:write"}))
-            await add_user(apps["off"], reader)
-            transport = httpx.ASGITransport(app=apps["off"])
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                token = (await client.post("/auth/token", data={"username": EMAIL, "password": PASSWORD})).json()[
-                    "access_token"
-                ]
-                auth = {"Authorization": f"Bearer {token}"}
-                ids = [
-                    (await client.post("/projects", json={"name": f"project {n}"}, headers=auth)).json()["id"]
-                    for n in range(20)
-                ]
-            headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode()), (b"user-agent", b"bench")]
-            for app in apps.values():
-                for n in range(args.warmup):
-                    await asgi_get(app, f"/projects/{ids[n % len(ids)]}", headers)
-            for app in apps.values():  # what the warm-up traced leaves now, not in a measured phase
-                provider = app.plugins.get(TelemetryPlugin).owned_provider
-                if provider is not None:
-                    provider.force_flush()
-            await asyncio.sleep(2)
-            gc.freeze()  # as the server does once it has started (app/server.py)
-            for round_no in range(args.rounds):
-                order = list(apps) if round_no % 2 == 0 else list(reversed(apps))
-                for mode in order:
-                    # each phase starts from an empty young generation, so that no collection of what an
-                    # earlier phase left lands in this one; this collection is counted in no phase
-                    gc.collect()
-                    dump("between")
-                    for n in range(args.requests):
-                        await asgi_get(apps[mode], f"/projects/{ids[n % len(ids)]}", headers)
-                    provider = apps[mode].plugins.get(TelemetryPlugin).owned_provider
-                    if provider is not None:
-                        provider.force_flush()  # this copy's spans leave in its own phase
-                    dump(f"{mode} {round_no}")
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the server did not start; see {out.with_suffix('.log')}")
+            try:
+                if request(port, "GET", "/projects")[0] == 401:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        if "token" not in reader:
+            reader["token"] = get_token(port, READER)
+            reader["ids"] = seed_projects(port, str(reader["token"]), 100)
+        token, ids = str(reader["token"]), list(reader["ids"])  # type: ignore[call-overload]
+        drive(port, token, ids, UNCOUNTED_WARMUP)
+        callgrind_control("--instr=on", str(server.pid))
+        drive(port, token, ids, args.warmup)
+        time.sleep(EXPORT_WAIT_S)
+        callgrind_control("--zero", str(server.pid))
+        drive(port, token, ids, args.requests)
+        time.sleep(EXPORT_WAIT_S)
+        callgrind_control("--dump=counted", str(server.pid))
     finally:
-        await admin_execute(args.admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(work, ignore_errors=True)
-
-
-# ------------------------------------------------------------------------------------------------
-# the report
-
-
-def read_dumps(out_file: Path) -> dict[str, list[int]]:
-    """Instructions per phase, by copy, in round order, from callgrind's dump files."""
-    counts: dict[str, list[int]] = {mode: [] for mode in MODES}
-    files = sorted(out_file.parent.glob(out_file.name + ".*"), key=lambda p: int(p.suffix[1:]))
-    for path in files:
-        text = path.read_text(errors="replace")
-        trigger = re.search(r"^desc: Trigger: dump (\S+)", text, re.M)  # the hint given to callgrind_control
-        summary = re.search(r"^summary: (\d+)", text, re.M)
-        if trigger is None or summary is None:
-            continue
-        mode = trigger.group(1)
-        if mode in counts:
-            counts[mode].append(int(summary.group(1)))
-    return counts
-
-
-def report(counts: dict[str, list[int]], requests: int) -> None:
-    per_request = {mode: [c / requests for c in values] for mode, values in counts.items()}
-    off = statistics.median(per_request["off"])
-    print(f"\n{'copy':<10} {'instructions/request':>21} {'x/off':>7}   rounds (millions)")
-    for mode, values in per_request.items():
-        median = statistics.median(values)
-        ratio = "" if mode == "off" else f"{off / median:7.3f}"
-        rounds = " ".join(f"{v / 1e6:.3f}" for v in values)
-        print(f"{mode:<10} {median:>21,.0f} {ratio:>7}   {rounds}")
-    print(
-        f"\n{requests} x GET /projects/{{id}} per copy and round, ASGI calls in one process under callgrind;"
-        " x/off is off's instructions per request over the copy's (1.0: no overhead)"
-    )
+        server.terminate()
+        server.wait(timeout=120)
+    for dump in out.parent.glob(out.name + ".*"):
+        text = dump.read_text(errors="replace")
+        if re.search(r"^desc: Trigger: dump counted", text, re.M):
+            summary = re.search(r"^summary: (\d+)", text, re.M)
+            if summary:
+                return int(summary.group(1)) / args.requests, in_collector(dump) / args.requests
+    raise SystemExit(f"no counted dump for {out}")
 
 
 def main() -> int:
     args = parse_args()
-    if args.inner:
-        sink_port = free_port()
-        sink = subprocess.Popen([sys.executable, str(REPO_ROOT / "bench" / "otlp_sink.py"), str(sink_port)])
-        try:
-            asyncio.run(measure(args, sink_port))
-        finally:
-            sink.terminate()
-        return 0
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("bench: needs valgrind and callgrind_control (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    out_dir = Path(tempfile.mkdtemp(prefix="vo-callgrind-"))
-    out_file = out_dir / "callgrind.out"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out_file}",
-        "-q",
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--inner",
-        str(out_file),
-        f"--requests={args.requests}",
-        f"--rounds={args.rounds}",
-        f"--warmup={args.warmup}",
-        f"--admin-dsn={args.admin_dsn}",
-    ]
     started = time.monotonic()
-    print(f"bench: running under callgrind (minutes); dumps in {out_dir}", file=sys.stderr)
-    # One string-hash seed for every run: with a random one, dict layouts differ from run to run and
-    # so do the counts (by about 0.3 %, as much as a small change of the code); within one run all
-    # four copies share the seed either way.
-    environment = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
-    done = subprocess.run(
-        command, cwd=REPO_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
-    )
-    if done.returncode != 0:
-        print(done.stderr.decode(errors="replace")[-4000:], file=sys.stderr)
-        return done.returncode
-    report(read_dumps(out_file), args.requests)
-    print(f"total {time.monotonic() - started:.0f} s")
+    work = Path(tempfile.mkdtemp(prefix="vo-callgrind-"))
+    database = f"vo_bench_{secrets.token_hex(6)}"
+    asyncio.run(admin_execute(args.admin_dsn, f'CREATE DATABASE "{database}"'))
+    sink_port = free_port()
+    sink = subprocess.Popen([sys.executable, str(BENCH_DIR / "otlp_sink.py"), str(sink_port)])
+    counts: Counts = {mode: {} for mode in args.modes}
+    collector: Counts = {mode: {} for mode in args.modes}
+    try:
+        env = service_env(admin_dsn_for(args.admin_dsn, database).replace("postgresql://", "postgresql+asyncpg://", 1))
+        env.update(
+            {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                # background work at its slowest, so that it does not land in the counted window
+                "HEALTH_CHECK_INTERVAL": "300",
+                "HEALTH_CHECK_TIMEOUT": "60",
+            }
+        )
+        create_user(env, READER)  # also migrates the schema
+        reader: dict[str, object] = {}
+        for index, seed in enumerate(args.seeds):
+            order = args.modes if index % 2 == 0 else list(reversed(args.modes))
+            for mode in order:
+                copy_env = {**env, **TRACING_ENV[mode], "PYTHONHASHSEED": seed}
+                counted = count_one(copy_env, work / f"callgrind.{mode}.{seed}", args, reader)
+                counts[mode][seed], collector[mode][seed] = counted
+                line = (
+                    f"bench: seed {seed} {mode:<10} {counted[0]:>12,.0f} instructions/request, {counted[1]:,.0f} in gc"
+                )
+                print(line, file=sys.stderr)
+    finally:
+        sink.terminate()
+        asyncio.run(admin_execute(args.admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    report(counts, collector, args)
+    print(f"callgrind files in {work}; total {time.monotonic() - started:.0f} s")
     return 0
+
+
+def report(
+    counts: dict[str, dict[str, float]], collector: dict[str, dict[str, float]], args: argparse.Namespace
+) -> None:
+    baseline = counts.get("off")
+    seeds = " ".join(f"{'seed ' + s:>9}" for s in args.seeds)
+    print(f"\n{'copy':<10} {'instructions/request':>21} {'x/off':>7} {'in gc':>8}   x/off by seed: {seeds}")
+    for mode, by_seed in counts.items():
+        mean = statistics.mean(by_seed.values())
+        ratio = f"{statistics.mean(baseline.values()) / mean:7.3f}" if baseline and mode != "off" else ""
+        in_gc = statistics.mean(collector[mode].values()) / mean
+        per_seed = " ".join(f"{baseline[s] / by_seed[s]:>9.3f}" for s in args.seeds) if baseline else ""
+        print(f"{mode:<10} {mean:>21,.0f} {ratio:>7} {in_gc:>8.2%}   {' ' * 15}{per_seed}")
+    print(
+        f"\n{args.requests} x GET /projects/{{id}} per copy and seed ({CONNECTIONS} connections), counted in the "
+        "server process under callgrind; x/off: the untraced copy's mean instructions per request over the copy's; "
+        "in gc: the share of them spent in the cyclic garbage collector"
+    )
 
 
 if __name__ == "__main__":
