@@ -8,6 +8,7 @@ retries it; the row's own lease and attempt count decide what actually runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from uuid import UUID
@@ -23,6 +24,37 @@ TASK_NAME = "process_video_job"
 
 Handler = Callable[[UUID, Callable[[], Awaitable[None]]], Awaitable[float | None]]
 """Runs one job given its id and a heartbeat; returns seconds until a retry, or None when done."""
+
+
+UPKEEP_NAME_PREFIX = "saq-upkeep"
+IDLE_CHECK_SECONDS = 1.0
+"""How long an idle slot waits for a job in one call before it looks whether the worker is stopping."""
+
+
+class PromptWorker(Worker[Context]):
+    """SAQ's worker, which an idle worker leaves at once when told to stop.
+
+    SAQ's upkeep loops (the sweep, aborts, schedules, the worker's info) sleep their whole period
+    (the sweep's: three heartbeats) before they look at the stop event, and its ``stop`` waits for
+    them, up to the shutdown grace: an idle worker took 13 s to stop with the default heartbeat,
+    and a Kubernetes rollout waits for each pod. Here ``stop`` cancels them first: they only poll,
+    and whatever one of them was doing is done again by the next live worker. The job slots are
+    not cancelled (a slot may be taking a job off the queue that moment); they wait for a job at
+    most ``IDLE_CHECK_SECONDS`` at a time, then look at the stop event; running jobs get the grace.
+    """
+
+    async def upkeep(self) -> list[asyncio.Task[None]]:
+        tasks = await super().upkeep()
+        for number, task in enumerate(tasks):
+            task.set_name(f"{UPKEEP_NAME_PREFIX}-{number}")
+        return tasks
+
+    async def stop(self) -> None:
+        self.event.set()
+        for task in list(self.tasks):
+            if task.get_name().startswith(UPKEEP_NAME_PREFIX):
+                task.cancel()
+        await super().stop()
 
 
 class RetryLaterError(Exception):
@@ -77,11 +109,12 @@ class SaqJobQueue:
                 raise RetryLaterError(f"job {job_id}: retry in {retry_in:.0f} s")
 
         process_video_job.__name__ = TASK_NAME
-        return Worker(
+        return PromptWorker(
             self.queue,
             functions=[(TASK_NAME, process_video_job)],
             concurrency=concurrency,
             startup=startup,
             timers=PartialTimersDict(sweep=max(1, round(sweep_seconds)), abort=1, schedule=1, worker_info=10),
             shutdown_grace_period_s=shutdown_grace_seconds,
+            dequeue_timeout=IDLE_CHECK_SECONDS,
         )
