@@ -9,10 +9,13 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.di import NamedDependency, Provide
 from litestar.routes import HTTPRoute
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.trace import StatusCode, Tracer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.di import TracedProvide
+from app.settings import Settings
+from app.telemetry import TelemetryPlugin
 from domain.principal import Principal
 from domain.projects.service import ProjectService
 from tests.backends import Backend
@@ -194,3 +197,16 @@ async def test_redis_commands_are_spans_under_the_request_that_issued_them(
     request = traces.named("POST /video/process")
     redis_spans = [s for s in traces.children_of(request) if s.attributes and s.attributes.get("db.system") == "redis"]
     assert redis_spans, names(traces.spans())  # the job went to the SAQ queue through the traced pool
+
+
+def test_the_exporter_setting_decides_whether_the_app_owns_a_provider() -> None:
+    off = TelemetryPlugin(Settings(otel_traces_exporter="none"), "1.2.3")
+    assert (off.exporter, off.owned_provider, off.tracer_provider) == (None, None, None)
+
+    console = TelemetryPlugin(Settings(otel_traces_exporter="console"), "1.2.3")
+    assert isinstance(console.exporter, ConsoleSpanExporter)
+    provider = console.owned_provider
+    assert provider is not None
+    assert console.tracer_provider is provider
+    assert provider.resource.attributes["service.version"] == "1.2.3"
+    provider.shutdown()

@@ -89,28 +89,22 @@ def build_resource(options: TracingOptions) -> Resource:
     )
 
 
-def build_span_exporter(options: TracingOptions, resource: Resource) -> SpanExporter | None:
-    """The exporter the options name, None for ``none``. OTLP goes through a child process, since
-    encoding OTLP is the costliest part of tracing (see export_process); ``resource`` goes with it."""
+def build_span_exporter(options: TracingOptions, resource: Resource) -> SpanExporter:
+    """The exporter the options name (``otlp`` or ``console``; ``none`` names none). OTLP goes through a
+    child process, since encoding OTLP is the costliest part of tracing (see export_process);
+    ``resource`` goes with it."""
     if options.exporter == "otlp":
         from infra.telemetry.export_process import ChildProcessSpanExporter
 
         return ChildProcessSpanExporter(options, resource)
-    return build_exporter(options)
-
-
-def build_tracer_provider(
-    options: TracingOptions, exporter: SpanExporter | None = None, resource: Resource | None = None
-) -> LeanTracerProvider | None:
-    """A provider exporting through a batch processor, or None when tracing is off.
-
-    ``exporter`` replaces the one the options name (tests pass an in-memory one); ``resource``, the
-    one built from the options (the caller that built the exporter with it passes it on).
-    """
-    resource = resource or build_resource(options)
-    exporter = exporter or build_span_exporter(options, resource)
+    exporter = build_exporter(options)
     if exporter is None:
-        return None
+        raise ValueError("OTEL_TRACES_EXPORTER=none names no exporter: tracing is off")
+    return exporter
+
+
+def build_tracer_provider(options: TracingOptions, exporter: SpanExporter, resource: Resource) -> LeanTracerProvider:
+    """A provider exporting through a batch processor to ``exporter``, its spans carrying ``resource``."""
     provider = LeanTracerProvider(resource=resource, sampler=build_sampler(options.sampler, options.sampler_arg))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
