@@ -235,9 +235,9 @@ def restart_services(
     log(f"round {round_no}: new processes, started in the order {', '.join(start_order)}")
 
 
-def wait_ready(server: Server) -> None:
+def wait_ready(server: Server, timeout: float = READY_TIMEOUT_S) -> None:
     """Ready when ``GET /projects`` without a token answers 401 (routing + auth are up)."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise SystemExit(f"{server.name} exited at start-up; see {server.log_path}:\n{server.log_path.read_text()}")
@@ -248,7 +248,7 @@ def wait_ready(server: Server) -> None:
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"{server.name} not ready after {READY_TIMEOUT_S:.0f}s; see {server.log_path}")
+    raise SystemExit(f"{server.name} not ready after {timeout:.0f}s; see {server.log_path}")
 
 
 def service_env(database_url: str) -> dict[str, str]:

@@ -46,14 +46,15 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.load import (  # noqa: E402
     BENCH_DIR,
     TRACING_ENV,
+    Server,
     admin_dsn_for,
     admin_execute,
     create_user,
     free_port,
     get_token,
-    request,
     seed_projects,
     service_env,
+    wait_ready,
 )
 
 MODES = ("off", "unsampled", "trace10", "trace100")
@@ -64,6 +65,7 @@ UNCOUNTED_WARMUP = 200
 EXPORT_WAIT_S = 6.0
 """Longer than the batch span processor's schedule delay (5 s): every span made so far has left."""
 READY_TIMEOUT_S = 180.0
+"""Python under valgrind starts several times slower than on its own."""
 
 Counts = dict[str, dict[str, float]]
 """Per copy, per hash seed: instructions per request."""
@@ -132,8 +134,9 @@ def count_one(
     """Instructions per request of one server process, started under callgrind with ``env``, and
     those of them spent in the garbage collector."""
     port = free_port()
-    with (out.with_suffix(".log")).open("wb") as log:
-        server = subprocess.Popen(
+    log_path = out.with_suffix(".log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
             [
                 "valgrind",
                 "--tool=callgrind",
@@ -153,17 +156,9 @@ def count_one(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    server = Server(out.name, port, process, log_path)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not start; see {out.with_suffix('.log')}")
-            try:
-                if request(port, "GET", "/projects")[0] == 401:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
+        wait_ready(server, timeout=READY_TIMEOUT_S)
         if "token" not in reader:
             reader["token"] = get_token(port, READER)
             reader["ids"] = seed_projects(port, str(reader["token"]), 100)
@@ -177,8 +172,7 @@ def count_one(
         time.sleep(EXPORT_WAIT_S)
         callgrind_control("--dump=counted", str(server.pid))
     finally:
-        server.terminate()
-        server.wait(timeout=120)
+        server.stop()
     for dump in out.parent.glob(out.name + ".*"):
         text = dump.read_text(errors="replace")
         if re.search(r"^desc: Trigger: dump counted", text, re.M):
