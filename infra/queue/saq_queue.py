@@ -50,6 +50,7 @@ class PromptWorker(Worker[Context]):
         return tasks
 
     async def stop(self) -> None:
+        # first: an upkeep loop cancelled while it polls swallows the cancellation unless stopping
         self.event.set()
         for task in list(self.tasks):
             if task.get_name().startswith(UPKEEP_NAME_PREFIX):
