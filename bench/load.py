@@ -54,6 +54,10 @@ from typing import Any
 
 import asyncpg
 
+if __package__ in (None, ""):  # run as a script: bench/ is not a package on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.stats import machine_noise, median_interval, verdict
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 LUA_SCRIPT = BENCH_DIR / "wrk_projects.lua"
@@ -82,6 +86,8 @@ COMPARISONS = {
     # the server's garbage-collector setting (GC_GEN0_THRESHOLD) against Python's own threshold
     "gc": (("off", "gc700"), "off"),
 }
+RATIO_TARGETS = {"trace100": 0.85, "trace10": 0.97}
+"""Issue #3's targets: the share of the untraced throughput each traced copy must keep."""
 TRACING_ENV = {
     "off": {"OTEL_TRACES_EXPORTER": "none"},
     "off-again": {"OTEL_TRACES_EXPORTER": "none"},
@@ -659,6 +665,8 @@ def report(
                     "tree_cpu_us": round(median([r.tree_cpu_us for r in runs]), 1),
                     "cpu_ratio": round(median(cpu_ratios[target]), 3) if target != baseline else None,
                     "round_cpu_ratios": [round(x, 3) for x in cpu_ratios[target]] if target != baseline else [],
+                    "ratio_interval": _rounded(median_interval(round_ratios[target])) if target != baseline else None,
+                    "cpu_ratio_interval": _rounded(median_interval(cpu_ratios[target])) if target != baseline else None,
                 }
             )
     header = (
@@ -694,7 +702,33 @@ def report(
             f"{row['endpoint']:<20} {row['target']:<8} {row['cpu_us']:>11.1f} {row['tree_cpu_us']:>14.1f} "
             f"{ratio:>11}  {rounds}"
         )
+    print_intervals(rows, baseline)
     return rows
+
+
+def _rounded(interval: tuple[float, float]) -> list[float]:
+    return [round(bound, 3) for bound in interval]
+
+
+def print_intervals(rows: list[dict[str, Any]], baseline: str) -> None:
+    """Each ratio's 95 % interval (bootstrap, over the rounds), and where a target is set for the copy
+    (RATIO_TARGETS), whether the run shows it met, missed, or cannot tell."""
+    compared = [row for row in rows if row["ratio"] is not None]
+    if not compared:
+        return
+    print(f"\n95 % intervals of the median round ratio x/{baseline} (bootstrap over the rounds):")
+    for row in compared:
+        line = (
+            f"  {row['endpoint']:<20} {row['target']:<8} throughput {row['ratio']:.3f} "
+            f"[{row['ratio_interval'][0]:.3f}, {row['ratio_interval'][1]:.3f}]   CPU {row['cpu_ratio']:.3f} "
+            f"[{row['cpu_ratio_interval'][0]:.3f}, {row['cpu_ratio_interval'][1]:.3f}]"
+        )
+        target = RATIO_TARGETS.get(row["target"])
+        if target is not None:
+            row["verdict"] = verdict(tuple(row["ratio_interval"]), target)
+            row["cpu_verdict"] = verdict(tuple(row["cpu_ratio_interval"]), target)
+            line += f"   target >= {target}: {row['verdict']} (CPU: {row['cpu_verdict']})"
+        print(line)
 
 
 def machine_info(dsn: str) -> dict[str, Any]:
@@ -880,6 +914,7 @@ def main(argv: list[str] | None = None) -> int:
         token_for = {"get": reader_token, "list": reader_token, "post": writer_token}
         results: list[WrkResult] = []
         rows: list[dict[str, Any]] = []
+        noise: tuple[float, float] | None = None
         if not args.profile_only:
 
             def warm_up() -> None:
@@ -888,6 +923,7 @@ def main(argv: list[str] | None = None) -> int:
                         for target in targets:
                             run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
 
+            noise_before = machine_noise()
             warm_up()
             if args.warmup > 0:
                 log("warm-up done")
@@ -921,6 +957,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"round {round_no} {ENDPOINTS[mode]:<18} {target:<7} {result.rps:8.1f} req/s "
                             f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.2f} ms{errors}"
                         )
+            noise = (noise_before, machine_noise())
             rows = report(results, args.endpoints, targets, baseline)
 
         profiles: dict[str, Any] = {}
@@ -938,6 +975,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seeded_projects": args.seed,
                 "floor_read_tx": not args.floor_autocommit_reads,
                 "compare": args.compare,
+                "noise_cv_percent_before_after": [round(x, 1) for x in noise] if noise else None,
             }
         )
         (out_dir / "results.json").write_text(
@@ -951,6 +989,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{info['cpus']} CPUs ({info['cpu']}) shared by wrk, both apps and PostgreSQL {info['postgresql']}; "
             f"uvicorn {info['uvicorn_flags']}"
         )
+        if noise:
+            print(
+                f"machine noise (CPU time of a fixed piece of work, coefficient of variation): {noise[0]:.1f} % before "
+                f"the rounds, {noise[1]:.1f} % after; a quiet machine gives 1-3 %"
+            )
         print(f"results: {out_dir / 'results.json'}  (total {time.monotonic() - started:.0f}s)")
         failed = [r for r in rows if r["errors"]]
         return 1 if failed else 0
