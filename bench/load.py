@@ -56,7 +56,7 @@ import asyncpg
 
 if __package__ in (None, ""):  # run as a script: bench/ is not a package on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.stats import machine_noise, median_interval, verdict
+from bench.stats import balanced_interval, balanced_ratio, machine_noise, median_interval, verdict
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -632,15 +632,42 @@ def paired_by_round(runs: list[WrkResult], baseline_runs: list[WrkResult]) -> li
     return [(run, baseline_of_round[run.round]) for run in runs if run.round in baseline_of_round]
 
 
+def by_start_order(pairs: list[tuple[WrkResult, WrkResult]], ratios: list[float], orders: int) -> list[list[float]]:
+    """The rounds' ratios grouped by the start order of their round's processes: round ``r`` started
+    them in rotation ``(r - 1) % orders`` (restart_services; round 1 in rotation 0)."""
+    groups: list[list[float]] = [[] for _ in range(orders)]
+    for (run, _), ratio in zip(pairs, ratios, strict=True):
+        groups[(run.round - 1) % orders].append(ratio)
+    return groups
+
+
+def balanced_fields(groups: list[list[float]], prefix: str) -> dict[str, Any]:
+    """The start-order-balanced estimate of a ratio (bench/stats.py), its interval and each order's
+    own geometric mean, as report fields named with ``prefix``."""
+    return {
+        f"{prefix}balanced": round(balanced_ratio(groups), 3),
+        f"{prefix}balanced_interval": _rounded(balanced_interval(groups)),
+        f"{prefix}by_start_order": [round(balanced_ratio([group]), 3) for group in groups],
+    }
+
+
 def report(
-    results: list[WrkResult], endpoints: list[str], targets: tuple[str, ...], baseline: str
+    results: list[WrkResult],
+    endpoints: list[str],
+    targets: tuple[str, ...],
+    baseline: str,
+    start_orders: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The summary rows, printed; ``start_orders``: how many start orders the rounds rotate through
+    (``--restart-each-round``), for the estimate that cancels the start order's effect."""
     rows: list[dict[str, Any]] = []
     for mode in endpoints:
         by_target = {t: [r for r in results if r.endpoint == mode and r.target == t] for t in targets}
         rps = {t: median([r.rps for r in by_target[t]]) for t in targets}
         pairs = {t: paired_by_round(by_target[t], by_target[baseline]) for t in targets}
-        round_ratios = {t: [run.rps / base.rps for run, base in pairs[t] if base.rps] for t in targets}
+        round_ratios = {
+            t: [run.rps / base.rps if base.rps else float("nan") for run, base in pairs[t]] for t in targets
+        }
         cpu_ratios = {t: [base.cpu_us / run.cpu_us for run, base in pairs[t]] for t in targets}
         for target in targets:
             runs = by_target[target]
@@ -669,6 +696,11 @@ def report(
                     "cpu_ratio_interval": _rounded(median_interval(cpu_ratios[target])) if target != baseline else None,
                 }
             )
+            if start_orders and target != baseline:
+                rows[-1].update(balanced_fields(by_start_order(pairs[target], round_ratios[target], start_orders), ""))
+                rows[-1].update(
+                    balanced_fields(by_start_order(pairs[target], cpu_ratios[target], start_orders), "cpu_")
+                )
     header = (
         f"{'endpoint':<20} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x/' + baseline:>14}  "
         f"rounds req/s  (each round's x/{baseline})"
@@ -712,23 +744,39 @@ def _rounded(interval: tuple[float, float]) -> list[float]:
 
 def print_intervals(rows: list[dict[str, Any]], baseline: str) -> None:
     """Each ratio's 95 % interval (bootstrap, over the rounds), and where a target is set for the copy
-    (RATIO_TARGETS), whether the run shows it met, missed, or cannot tell."""
+    (RATIO_TARGETS), whether the run shows it met, missed, or cannot tell. With new processes each
+    round the verdict is the start-order-balanced estimate's; the median's otherwise."""
     compared = [row for row in rows if row["ratio"] is not None]
     if not compared:
         return
-    print(f"\n95 % intervals of the median round ratio x/{baseline} (bootstrap over the rounds):")
+    print(f"\n95 % intervals of the ratios x/{baseline} (bootstrap over the rounds), throughput and CPU:")
     for row in compared:
-        line = (
-            f"  {row['endpoint']:<20} {row['target']:<8} throughput {row['ratio']:.3f} "
-            f"[{row['ratio_interval'][0]:.3f}, {row['ratio_interval'][1]:.3f}]   CPU {row['cpu_ratio']:.3f} "
-            f"[{row['cpu_ratio_interval'][0]:.3f}, {row['cpu_ratio_interval'][1]:.3f}]"
+        print(
+            f"  {row['endpoint']:<20} {row['target']:<8} median {_with_interval(row, 'ratio', 'ratio_interval')}"
+            f"  CPU {_with_interval(row, 'cpu_ratio', 'cpu_ratio_interval')}"
         )
+        balanced = "balanced" in row
+        if balanced:
+            print(
+                f"  {'':<20} {'':<8} balanced over start orders {_with_interval(row, 'balanced', 'balanced_interval')}"
+                f"  CPU {_with_interval(row, 'cpu_balanced', 'cpu_balanced_interval')}"
+                f"  (by start order: {' '.join(f'{x:.3f}' for x in row['by_start_order'])};"
+                f" CPU {' '.join(f'{x:.3f}' for x in row['cpu_by_start_order'])})"
+            )
         target = RATIO_TARGETS.get(row["target"])
         if target is not None:
-            row["verdict"] = verdict(tuple(row["ratio_interval"]), target)
-            row["cpu_verdict"] = verdict(tuple(row["cpu_ratio_interval"]), target)
-            line += f"   target >= {target}: {row['verdict']} (CPU: {row['cpu_verdict']})"
-        print(line)
+            interval, cpu_interval = (
+                ("balanced_interval", "cpu_balanced_interval") if balanced else ("ratio_interval", "cpu_ratio_interval")
+            )
+            row["verdict"] = verdict(tuple(row[interval]), target)
+            row["cpu_verdict"] = verdict(tuple(row[cpu_interval]), target)
+            estimate = "balanced estimate" if balanced else "median"
+            print(f"  {'':<20} {'':<8} target >= {target} ({estimate}): {row['verdict']} (CPU: {row['cpu_verdict']})")
+
+
+def _with_interval(row: dict[str, Any], estimate: str, interval: str) -> str:
+    low, high = row[interval]
+    return f"{row[estimate]:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def machine_info(dsn: str) -> dict[str, Any]:
@@ -826,6 +874,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
+    parser.add_argument(
+        "--report-only",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="run nothing: print the report of an earlier run's results.json again (with today's estimators)",
+    )
     args = parser.parse_args(argv)
     args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     unknown = [e for e in args.endpoints if e not in ENDPOINTS]
@@ -833,7 +888,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--endpoints: unknown {unknown}; choose from {', '.join(ENDPOINTS)}")
     if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.threads < 1 or args.slices < 1:
         parser.error("--duration, --rounds, --connections, --threads and --slices must be positive")
-    if args.restart_each_round and args.compare == "floor":
+    if args.restart_each_round and args.compare == "floor" and not args.report_only:
         parser.error("--restart-each-round is for the comparisons of service copies (tracing, control)")
     if args.threads > args.connections:
         parser.error("--threads must not exceed --connections")
@@ -841,8 +896,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def report_again(path: Path, restarted_each_round: bool) -> int:
+    """The report of an earlier run, from its results.json, which keeps every run: a new way of summing
+    runs up applies to old runs too. Files from before 2026-11-26 08:40 do not say whether the run
+    restarted its processes each round; ``restarted_each_round`` (the option) says it for them."""
+    data = json.loads(path.read_text())
+    machine = data["machine"]
+    targets, baseline = COMPARISONS[machine["compare"]]
+    runs = [WrkResult(**run) for run in data["runs"]]
+    endpoints = list(dict.fromkeys(run.endpoint for run in runs))
+    restarted = machine.get("restart_each_round", restarted_each_round)
+    report(runs, endpoints, targets, baseline, len(targets) if restarted else None)
+    print(
+        f"\nthe report of {path} again: run of {machine['date']}, noise {machine.get('noise_cv_percent_before_after')}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        return report_again(args.report_only, args.restart_each_round)
     if shutil.which("wrk") is None:
         print(
             "bench: `wrk` is not installed, and the benchmark needs it as its load generator.\n"
@@ -958,7 +1032,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.2f} ms{errors}"
                         )
             noise = (noise_before, machine_noise())
-            rows = report(results, args.endpoints, targets, baseline)
+            rows = report(results, args.endpoints, targets, baseline, len(targets) if args.restart_each_round else None)
 
         profiles: dict[str, Any] = {}
         if args.profile:
@@ -975,6 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seeded_projects": args.seed,
                 "floor_read_tx": not args.floor_autocommit_reads,
                 "compare": args.compare,
+                "restart_each_round": args.restart_each_round,
                 "noise_cv_percent_before_after": [round(x, 1) for x in noise] if noise else None,
             }
         )

@@ -1,5 +1,6 @@
-"""How sure a benchmark's ratio is: an interval for the median of the rounds' ratios, a verdict
-against a target, and how noisy the machine was while it ran.
+"""How sure a benchmark's ratio is: an interval for the median of the rounds' ratios, an estimate
+that cancels the start order's effect with its interval, a verdict against a target, and how noisy
+the machine was while it ran.
 
 A median of per-round ratios is only as good as the spread of the rounds. On the shared 2-core
 machines of this project that spread moves from day to day by a factor of five (a standard deviation
@@ -35,6 +36,34 @@ def median_interval(
     medians = sorted(statistics.median(draw(values, k=len(values))) for _ in range(resamples))
     tail = (1.0 - confidence) / 2.0
     return medians[int(tail * resamples)], medians[math.ceil((1.0 - tail) * resamples) - 1]
+
+
+def balanced_ratio(groups: Sequence[Sequence[float]]) -> float:
+    """The geometric mean over ``groups`` of each group's geometric mean of ratios.
+
+    Why: on these machines a process's speed depends on where it was started in a round's start
+    order (one run: the copy started first served 11 % more than the one started second). The
+    benchmark rotates the start order, so each copy takes each place equally often. Under that
+    rotation the places' effects multiply out of the product of the groups' ratios, one group per
+    start order. The median of all rounds does not cancel them: it lands in whichever group is in
+    the middle. Each group counts once however many rounds it has; NaN when a group is empty."""
+    if not groups or any(not group for group in groups):
+        return math.nan
+    return math.exp(statistics.fmean(statistics.fmean(map(math.log, group)) for group in groups))
+
+
+def balanced_interval(
+    groups: Sequence[Sequence[float]], confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float]:
+    """A bootstrap interval for :func:`balanced_ratio`: each resample draws each group's rounds with
+    replacement from that group (a stratified bootstrap, so that the balance is kept). NaN when a
+    group has fewer than two rounds."""
+    if not groups or any(len(group) < 2 for group in groups):
+        return math.nan, math.nan
+    draw = random.Random(0).choices
+    estimates = sorted(balanced_ratio([draw(group, k=len(group)) for group in groups]) for _ in range(resamples))
+    tail = (1.0 - confidence) / 2.0
+    return estimates[int(tail * resamples)], estimates[math.ceil((1.0 - tail) * resamples) - 1]
 
 
 def verdict(interval: tuple[float, float], target: float) -> Verdict:

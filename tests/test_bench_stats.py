@@ -1,11 +1,13 @@
-"""The benchmark's verdict on a ratio target: met, missed, or a run too noisy to tell."""
+"""The benchmark's verdict on a ratio target: met, missed, or a run too noisy to tell; and its estimate
+that cancels the effect of the order in which a round's processes were started."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 
-from bench.stats import median_interval, verdict
+from bench.stats import balanced_interval, balanced_ratio, median_interval, verdict
 
 # per-round throughput ratios of two real runs of `bench/load.py --compare tracing` (10 % sampling)
 QUIET_DAY = [0.97, 0.98, 0.96, 0.97, 0.99, 0.97, 0.96, 0.98, 0.97, 0.98, 0.97, 0.96, 0.98, 0.97, 0.99]
@@ -37,3 +39,41 @@ def test_one_round_gives_no_interval() -> None:
     assert math.isnan(low)
     assert math.isnan(high)
     assert verdict((low, high), 0.97) == "undecided"
+
+
+def rotated_rounds(true_ratio: float, speed_by_place: tuple[float, ...], noise: list[float]) -> list[list[float]]:
+    """Per-round ratios target/baseline of a run whose start order rotates through three copies
+    (baseline, other, target) as bench/load.py's does, where a process's speed depends on its place
+    in the start order, one group of rounds per rotation."""
+    copies = ["baseline", "other", "target"]
+    groups: list[list[float]] = []
+    for shift in range(3):
+        order = copies[shift:] + copies[:shift]
+        place_effect = speed_by_place[order.index("target")] / speed_by_place[order.index("baseline")]
+        groups.append([true_ratio * place_effect * wobble for wobble in noise])
+    return groups
+
+
+def test_the_balanced_estimate_cancels_the_start_order() -> None:
+    # measured on 2026-11-26: the copy started first ran about 11 % faster than the one started second
+    groups = rotated_rounds(0.97, (1.0, 0.89, 0.93), noise=[1.0])
+    assert math.isclose(balanced_ratio(groups), 0.97, rel_tol=1e-12)
+    rounds = list(itertools.chain.from_iterable(groups))
+    assert abs(statistics.median(rounds) - 0.97) > 0.03  # the median lands in one start order's group
+
+
+def test_the_balanced_interval_holds_the_estimate_and_shrinks_with_more_rounds() -> None:
+    wobble = [0.97, 1.03, 0.99, 1.01, 0.98, 1.02]
+    few = rotated_rounds(0.97, (1.0, 0.89, 0.93), noise=wobble)
+    many = rotated_rounds(0.97, (1.0, 0.89, 0.93), noise=wobble * 4)
+    for groups in (few, many):
+        low, high = balanced_interval(groups)
+        assert low < balanced_ratio(groups) < high
+    assert (
+        balanced_interval(many)[1] - balanced_interval(many)[0] < balanced_interval(few)[1] - balanced_interval(few)[0]
+    )
+
+
+def test_a_start_order_without_rounds_gives_no_estimate() -> None:
+    assert math.isnan(balanced_ratio([[0.97, 0.98], []]))
+    assert all(math.isnan(bound) for bound in balanced_interval([[0.97, 0.98], [0.99]]))
