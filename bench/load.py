@@ -701,6 +701,7 @@ def report(
                 rows[-1].update(
                     balanced_fields(by_start_order(pairs[target], cpu_ratios[target], start_orders), "cpu_")
                 )
+            add_verdicts(rows[-1])
     header = (
         f"{'endpoint':<20} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x/' + baseline:>14}  "
         f"rounds req/s  (each round's x/{baseline})"
@@ -742,10 +743,21 @@ def _rounded(interval: tuple[float, float]) -> list[float]:
     return [round(bound, 3) for bound in interval]
 
 
+def add_verdicts(row: dict[str, Any]) -> None:
+    """Where RATIO_TARGETS sets a target for the row's copy: whether the run shows it met, missed, or
+    cannot tell, in throughput and in CPU. With new processes each round, by the interval of the
+    estimate balanced over start orders; by the median's otherwise."""
+    target = RATIO_TARGETS.get(row["target"])
+    if target is None or row["ratio"] is None:
+        return
+    balanced = "balanced" in row
+    row["verdict_by"] = "balanced" if balanced else "median"
+    row["verdict"] = verdict(tuple(row["balanced_interval" if balanced else "ratio_interval"]), target)
+    row["cpu_verdict"] = verdict(tuple(row["cpu_balanced_interval" if balanced else "cpu_ratio_interval"]), target)
+
+
 def print_intervals(rows: list[dict[str, Any]], baseline: str) -> None:
-    """Each ratio's 95 % interval (bootstrap, over the rounds), and where a target is set for the copy
-    (RATIO_TARGETS), whether the run shows it met, missed, or cannot tell. With new processes each
-    round the verdict is the start-order-balanced estimate's; the median's otherwise."""
+    """Each ratio's 95 % interval (bootstrap, over the rounds), and the verdicts of add_verdicts."""
     compared = [row for row in rows if row["ratio"] is not None]
     if not compared:
         return
@@ -763,15 +775,11 @@ def print_intervals(rows: list[dict[str, Any]], baseline: str) -> None:
                 f"  (by start order: {' '.join(f'{x:.3f}' for x in row['by_start_order'])};"
                 f" CPU {' '.join(f'{x:.3f}' for x in row['cpu_by_start_order'])})"
             )
-        target = RATIO_TARGETS.get(row["target"])
-        if target is not None:
-            interval, cpu_interval = (
-                ("balanced_interval", "cpu_balanced_interval") if balanced else ("ratio_interval", "cpu_ratio_interval")
+        if "verdict" in row:
+            print(
+                f"  {'':<20} {'':<8} target >= {RATIO_TARGETS[row['target']]} (by the {row['verdict_by']} "
+                f"estimate): {row['verdict']} (CPU: {row['cpu_verdict']})"
             )
-            row["verdict"] = verdict(tuple(row[interval]), target)
-            row["cpu_verdict"] = verdict(tuple(row[cpu_interval]), target)
-            estimate = "balanced estimate" if balanced else "median"
-            print(f"  {'':<20} {'':<8} target >= {target} ({estimate}): {row['verdict']} (CPU: {row['cpu_verdict']})")
 
 
 def _with_interval(row: dict[str, Any], estimate: str, interval: str) -> str:
