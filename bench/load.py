@@ -45,7 +45,7 @@ import sys
 import time
 import urllib.parse
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from importlib.util import find_spec
@@ -885,9 +885,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--report-only",
         type=Path,
+        nargs="+",
         default=None,
         metavar="RESULTS_JSON",
-        help="run nothing: print the report of an earlier run's results.json again (with today's estimators)",
+        help="run nothing: report earlier runs again from their results.json (several: pooled into one report)",
     )
     args = parser.parse_args(argv)
     args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
@@ -904,20 +905,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def report_again(path: Path, restarted_each_round: bool) -> int:
-    """The report of an earlier run, from its results.json, which keeps every run: a new way of summing
-    runs up applies to old runs too. Files from before 2026-11-26 08:40 do not say whether the run
-    restarted its processes each round; ``restarted_each_round`` (the option) says it for them."""
-    data = json.loads(path.read_text())
-    machine = data["machine"]
-    targets, baseline = COMPARISONS[machine["compare"]]
-    runs = [WrkResult(**run) for run in data["runs"]]
+def report_again(paths: list[Path], restarted_each_round: bool) -> int:
+    """The report of earlier runs, from their results.json files, which keep every run: a new way of
+    summing runs up applies to old runs too, and several runs of one comparison pool into one
+    report (each file's rounds renumbered after the last file's, keeping their start orders). Files
+    from before 2026-11-26 08:40 do not say whether the run restarted its processes each round;
+    ``restarted_each_round`` (the option) says it for them."""
+    runs: list[WrkResult] = []
+    comparisons: set[str] = set()
+    restarted = restarted_each_round
+    for path in paths:
+        data = json.loads(path.read_text())
+        machine = data["machine"]
+        comparisons.add(machine["compare"])
+        restarted = machine.get("restart_each_round", restarted)
+        targets, baseline = COMPARISONS[machine["compare"]]
+        # a multiple of the start orders' count, so that a renumbered round keeps its start order
+        offset = (max((run.round for run in runs), default=0) // len(targets) + 1) * len(targets)
+        runs += [replace(WrkResult(**run), round=run["round"] + offset) for run in data["runs"]]
+        print(f"{path}: run of {machine['date']}, noise {machine.get('noise_cv_percent_before_after')}")
+    if len(comparisons) != 1:
+        raise SystemExit(f"--report-only pools runs of one comparison, not {sorted(comparisons)}")
     endpoints = list(dict.fromkeys(run.endpoint for run in runs))
-    restarted = machine.get("restart_each_round", restarted_each_round)
     report(runs, endpoints, targets, baseline, len(targets) if restarted else None)
-    print(
-        f"\nthe report of {path} again: run of {machine['date']}, noise {machine.get('noise_cv_percent_before_after')}"
-    )
     return 0
 
 
