@@ -905,27 +905,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def pooled_runs(results: list[dict[str, Any]]) -> list[WrkResult]:
+    """The runs of several results.json files of one comparison as one run's: each file's rounds are
+    renumbered after the previous files' by a multiple of the comparison's start orders, so that
+    rounds do not collide and each keeps its place in the start-order rotation."""
+    comparisons = {result["machine"]["compare"] for result in results}
+    if len(comparisons) != 1:
+        raise SystemExit(f"--report-only pools runs of one comparison, not {sorted(comparisons)}")
+    orders = len(COMPARISONS[comparisons.pop()][0])
+    runs: list[WrkResult] = []
+    for result in results:
+        offset = (max(run.round for run in runs) // orders + 1) * orders if runs else 0
+        runs += [replace(WrkResult(**run), round=run["round"] + offset) for run in result["runs"]]
+    return runs
+
+
 def report_again(paths: list[Path], restarted_each_round: bool) -> int:
     """The report of earlier runs, from their results.json files, which keep every run: a new way of
     summing runs up applies to old runs too, and several runs of one comparison pool into one
-    report (each file's rounds renumbered after the last file's, keeping their start orders). Files
-    from before 2026-11-26 08:40 do not say whether the run restarted its processes each round;
-    ``restarted_each_round`` (the option) says it for them."""
-    runs: list[WrkResult] = []
-    comparisons: set[str] = set()
-    restarted = restarted_each_round
-    for path in paths:
-        data = json.loads(path.read_text())
-        machine = data["machine"]
-        comparisons.add(machine["compare"])
-        restarted = machine.get("restart_each_round", restarted)
-        targets, baseline = COMPARISONS[machine["compare"]]
-        # a multiple of the start orders' count, so that a renumbered round keeps its start order
-        offset = (max((run.round for run in runs), default=0) // len(targets) + 1) * len(targets)
-        runs += [replace(WrkResult(**run), round=run["round"] + offset) for run in data["runs"]]
+    report. Files from before 2026-11-26 08:40 do not say whether the run restarted its processes
+    each round; ``restarted_each_round`` (the option) says it for them."""
+    results = [json.loads(path.read_text()) for path in paths]
+    for path, result in zip(paths, results, strict=True):
+        machine = result["machine"]
         print(f"{path}: run of {machine['date']}, noise {machine.get('noise_cv_percent_before_after')}")
-    if len(comparisons) != 1:
-        raise SystemExit(f"--report-only pools runs of one comparison, not {sorted(comparisons)}")
+    runs = pooled_runs(results)
+    targets, baseline = COMPARISONS[results[0]["machine"]["compare"]]
+    restarted = all(result["machine"].get("restart_each_round", restarted_each_round) for result in results)
     endpoints = list(dict.fromkeys(run.endpoint for run in runs))
     report(runs, endpoints, targets, baseline, len(targets) if restarted else None)
     return 0

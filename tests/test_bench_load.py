@@ -1,0 +1,36 @@
+"""Pooling earlier benchmark runs into one report (``bench/load.py --report-only``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+
+from bench.load import WrkResult, pooled_runs
+
+
+def results_file(compare: str, targets: tuple[str, ...], rounds: int) -> dict[str, Any]:
+    runs = [
+        asdict(WrkResult(endpoint="get", target=t, round=r, rps=500.0, p50_ms=60.0, p99_ms=90.0, requests=2000))
+        for r in range(1, rounds + 1)
+        for t in targets
+    ]
+    return {"machine": {"compare": compare}, "runs": runs}
+
+
+def test_pooled_rounds_keep_their_start_order_and_do_not_collide() -> None:
+    targets = ("off", "trace100", "trace10")
+    first, second = results_file("tracing", targets, 25), results_file("tracing", targets, 7)
+    pooled = pooled_runs([first, second])
+    assert len(pooled) == 3 * (25 + 7)
+    rounds = sorted({run.round for run in pooled})
+    assert len(rounds) == 25 + 7  # no round of the second run landed on one of the first
+    originals = [run["round"] for run in first["runs"] + second["runs"]]
+    # round r started its processes in rotation (r - 1) % 3: renumbering keeps it
+    assert [(run.round - 1) % 3 for run in pooled] == [(r - 1) % 3 for r in originals]
+
+
+def test_runs_of_different_comparisons_are_not_pooled() -> None:
+    with pytest.raises(SystemExit, match="one comparison"):
+        pooled_runs([results_file("tracing", ("off", "trace10"), 2), results_file("control", ("off", "off-again"), 2)])
