@@ -14,13 +14,25 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 Verdict = Literal["met", "missed", "undecided"]
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 4000
+
+
+def _bootstrap_interval(
+    resampled_estimate: Callable[[Callable[..., list[float]]], float], confidence: float, resamples: int
+) -> tuple[float, float]:
+    """The middle ``confidence`` of ``resamples`` estimates, each made by ``resampled_estimate`` from
+    values it draws with replacement through the function it is given (``random.choices``, seeded,
+    so that the same values always give the same interval)."""
+    draw = random.Random(0).choices
+    estimates = sorted(resampled_estimate(draw) for _ in range(resamples))
+    tail = (1.0 - confidence) / 2.0
+    return estimates[int(tail * resamples)], estimates[math.ceil((1.0 - tail) * resamples) - 1]
 
 
 def median_interval(
@@ -32,10 +44,7 @@ def median_interval(
     same values always give the same interval; NaN for fewer than two values."""
     if len(values) < 2:
         return math.nan, math.nan
-    draw = random.Random(0).choices
-    medians = sorted(statistics.median(draw(values, k=len(values))) for _ in range(resamples))
-    tail = (1.0 - confidence) / 2.0
-    return medians[int(tail * resamples)], medians[math.ceil((1.0 - tail) * resamples) - 1]
+    return _bootstrap_interval(lambda draw: statistics.median(draw(values, k=len(values))), confidence, resamples)
 
 
 def balanced_ratio(groups: Sequence[Sequence[float]]) -> float:
@@ -60,10 +69,9 @@ def balanced_interval(
     group has fewer than two rounds."""
     if not groups or any(len(group) < 2 for group in groups):
         return math.nan, math.nan
-    draw = random.Random(0).choices
-    estimates = sorted(balanced_ratio([draw(group, k=len(group)) for group in groups]) for _ in range(resamples))
-    tail = (1.0 - confidence) / 2.0
-    return estimates[int(tail * resamples)], estimates[math.ceil((1.0 - tail) * resamples) - 1]
+    return _bootstrap_interval(
+        lambda draw: balanced_ratio([draw(group, k=len(group)) for group in groups]), confidence, resamples
+    )
 
 
 def verdict(interval: tuple[float, float], target: float) -> Verdict:
