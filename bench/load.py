@@ -59,6 +59,8 @@ if __package__ in (None, ""):  # run as a script: bench/ is not a package on sys
 from bench.stats import balanced_interval, balanced_ratio, machine_noise, median_interval, verdict
 
 BENCH_DIR = Path(__file__).resolve().parent
+RECORDS_DIR = BENCH_DIR / "records"
+"""Runs of record, kept in git (bench/results/ is not): ``--report-only`` pools them with later runs."""
 REPO_ROOT = BENCH_DIR.parent
 LUA_SCRIPT = BENCH_DIR / "wrk_projects.lua"
 VENV_BIN = Path(sys.executable).parent
@@ -787,6 +789,18 @@ def _with_interval(row: dict[str, Any], estimate: str, interval: str) -> str:
     return f"{row[estimate]:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def code_version() -> str:
+    """The commit the run measured, ``+changes`` when the work tree differed from it: runs pooled
+    later (``--report-only``) must be runs of the same code."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def machine_info(dsn: str) -> dict[str, Any]:
     cpu = platform.processor() or "-"
     try:
@@ -799,6 +813,8 @@ def machine_info(dsn: str) -> dict[str, Any]:
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": code_version(),
+        "command": " ".join(["bench/load.py", *sys.argv[1:]]),
         "cpu": cpu,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -883,6 +899,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
     parser.add_argument(
+        "--record",
+        action="store_true",
+        help="a run of record: also keep its results.json as bench/records/<stamp>-<compare>.json, in git,\n"
+        "so that a later session can pool it with its own runs (--report-only)",
+    )
+    parser.add_argument(
         "--report-only",
         type=Path,
         nargs="+",
@@ -928,7 +950,10 @@ def report_again(paths: list[Path], restarted_each_round: bool) -> int:
     results = [json.loads(path.read_text()) for path in paths]
     for path, result in zip(paths, results, strict=True):
         machine = result["machine"]
-        print(f"{path}: run of {machine['date']}, noise {machine.get('noise_cv_percent_before_after')}")
+        print(
+            f"{path}: run of {machine['date']} on {machine.get('commit', 'an unrecorded commit')}, "
+            f"noise {machine.get('noise_cv_percent_before_after')}"
+        )
     runs = pooled_runs(results)
     targets, baseline = COMPARISONS[results[0]["machine"]["compare"]]
     restarted = all(result["machine"].get("restart_each_round", restarted_each_round) for result in results)
@@ -1077,12 +1102,15 @@ def main(argv: list[str] | None = None) -> int:
                 "noise_cv_percent_before_after": [round(x, 1) for x in noise] if noise else None,
             }
         )
-        (out_dir / "results.json").write_text(
-            json.dumps(
-                {"machine": info, "summary": rows, "runs": [asdict(r) for r in results], "profiles": profiles},
-                indent=2,
-            )
+        results_json = json.dumps(
+            {"machine": info, "summary": rows, "runs": [asdict(r) for r in results], "profiles": profiles}, indent=2
         )
+        (out_dir / "results.json").write_text(results_json)
+        if args.record:
+            RECORDS_DIR.mkdir(exist_ok=True)
+            record = RECORDS_DIR / f"{stamp}-{args.compare}.json"
+            record.write_text(results_json)
+            log(f"kept as a run of record: {record.relative_to(REPO_ROOT)}")
         print(
             f"\nwrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.duration:g}s per endpoint and app; "
             f"{info['cpus']} CPUs ({info['cpu']}) shared by wrk, both apps and PostgreSQL {info['postgresql']}; "
