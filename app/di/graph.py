@@ -48,7 +48,7 @@ def route_dependencies(app: Litestar) -> list[RouteDependencies]:
             nodes: dict[str, DependencyNode] = {}
             for key, registration in available.items():
                 traced = registration if isinstance(registration, TracedProvide) else as_traced(key, registration)
-                requires = tuple(name for name in _parameter_names(traced.dependency) if name in available)
+                requires = tuple(name for name in _parameter_names(traced.provider) if name in available)
                 nodes[key] = DependencyNode(key, traced.provider_name, traced.policy.scope.value, requires)
             roots = tuple(name for name in _parameter_names(handler.fn) if name in available)
             reachable = _reachable(roots, nodes)

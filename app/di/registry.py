@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from litestar.di import Provide
+from litestar.utils.sync import AsyncCallable
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from app.di.scopes import Policy, Scope, policy_of
@@ -57,6 +58,7 @@ class TracedProvide(Provide):
         "key",
         "metrics",
         "policy",
+        "provider",
         "provider_name",
         "span_attributes",
         "span_name",
@@ -71,15 +73,23 @@ class TracedProvide(Provide):
         *,
         policy: Policy | None = None,
         tracer: Tracer | None = None,
+        sync_to_thread: bool = False,
     ) -> None:
-        # Litestar warns unless sync_to_thread is False for plain sync callables and None for the rest.
+        """``sync_to_thread``: run a plain sync provider in a worker thread (one that blocks on I/O),
+        as Litestar's ``Provide`` does; a ``Provide`` that already wrapped its provider for that hands
+        over the wrapper, which is unwrapped here."""
+        if isinstance(dependency, AsyncCallable):
+            dependency, sync_to_thread = dependency.func, True
         is_plain_sync = not (
             inspect.iscoroutinefunction(dependency)
             or inspect.isasyncgenfunction(dependency)
             or inspect.isgeneratorfunction(dependency)
             or inspect.iscoroutinefunction(getattr(dependency, "__call__", None))  # noqa: B004
         )
-        super().__init__(dependency, sync_to_thread=False if is_plain_sync else None)
+        # Litestar warns unless sync_to_thread is given for plain sync callables and None for the rest
+        super().__init__(dependency, sync_to_thread=sync_to_thread if is_plain_sync else None)
+        self.provider = dependency
+        """The provider as registered (``dependency`` is Litestar's thread wrapper of it when it runs in a thread)."""
         self.key = key
         self.policy = policy or policy_of(dependency)
         if self.is_generator and (self.policy.scope is not Scope.REQUEST or self.policy.retry or self.policy.fallback):
@@ -113,7 +123,9 @@ class TracedProvide(Provide):
         return self._degraded
 
     def rekeyed(self, key: str) -> TracedProvide:
-        return TracedProvide(key, self.dependency, policy=self.policy, tracer=self.tracer)
+        return TracedProvide(
+            key, self.provider, policy=self.policy, tracer=self.tracer, sync_to_thread=self.sync_to_thread
+        )
 
     async def __call__(self, **kwargs: Any) -> Any:
         if self.is_generator:
@@ -316,7 +328,9 @@ def as_traced(key: str, registration: Provide | Callable[..., Any]) -> TracedPro
         return registration if registration.key == key else registration.rekeyed(key)
     if isinstance(registration, Provide):
         scope = Scope.APP if registration.use_cache else Scope.REQUEST
-        return TracedProvide(key, registration.dependency, policy=Policy(scope=scope))
+        return TracedProvide(
+            key, registration.dependency, policy=Policy(scope=scope), sync_to_thread=registration.sync_to_thread
+        )
     return provide(key, registration)
 
 
