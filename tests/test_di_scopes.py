@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 
 import pytest
 from litestar import Litestar
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.di import Scope, TracedProvide, cached, provide, retrying, singleton, with_fallback
+from app.di import Scope, TracedProvide, as_traced, cached, provide, retrying, singleton, with_fallback
+from app.di.scopes import Retry
 from app.health import health_registry
 from domain.base import Page
 from domain.errors import ServiceUnavailableError
@@ -89,6 +91,46 @@ async def test_cached_ten_concurrent_first_calls_run_the_provider_once_then_expi
     assert calls.count == 2
 
 
+async def test_a_cached_dependency_is_traced_with_its_scope_and_cache_hits() -> None:
+    @cached(ttl=300)
+    def load_model_config() -> dict[str, str]:
+        return {"model": "highlights-v2"}
+
+    dependency = provide("model_config", load_model_config)
+    traces = RecordedTraces()
+    for _ in range(3):
+        assert await resolve_traced(dependency, traces) == {"model": "highlights-v2"}
+    spans = [span for span in traces.spans() if span.name == "di model_config"]
+    assert [span.attributes["di.scope"] for span in spans if span.attributes] == ["cached"] * 3
+    assert [span.attributes["di.cache_hit"] for span in spans if span.attributes] == [False, True, True]
+
+
+def test_retry_delays_double_from_the_first_up_to_the_cap() -> None:
+    retry = Retry(attempts=5, initial_delay=0.1, max_delay=0.3)
+    assert [retry.delay(attempt) for attempt in range(1, 5)] == pytest.approx([0.1, 0.2, 0.3, 0.3])
+
+
+async def test_retry_waits_at_most_the_backoff_between_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr("app.di.registry.asyncio.sleep", recorded_sleep)
+
+    @retrying(attempts=4, initial_delay=0.2, max_delay=0.5)
+    def down() -> str:
+        raise ConnectionError("down")
+
+    with pytest.raises(ServiceUnavailableError):
+        await provide("model", down)()
+    # three pauses (none after the last attempt), each a random share of its backoff (full jitter)
+    assert len(waits) == 3
+    assert all(0 <= wait <= bound for wait, bound in zip(waits, [0.2, 0.4, 0.5], strict=True))
+
+
 async def test_retry_recovers_from_a_flaky_provider() -> None:
     calls = Calls()
 
@@ -147,16 +189,21 @@ async def test_fallback_serves_memory_logs_once_each_way_and_shows_degraded(capl
         return "redis"
 
     dependency = provide("cache", redis_cache)
+    traces = RecordedTraces()
     with caplog.at_level(logging.INFO, logger="app.di"):
-        assert [await dependency() for _ in range(3)] == ["memory"] * 3
+        assert [await resolve_traced(dependency, traces) for _ in range(3)] == ["memory"] * 3
         assert dependency.degraded
         primary_up = True
-        assert [await dependency() for _ in range(2)] == ["redis"] * 2
+        assert [await resolve_traced(dependency, traces) for _ in range(2)] == ["redis"] * 2
         assert not dependency.degraded
     messages = [record.getMessage() for record in caplog.records if record.name == "app.di"]
     assert len(messages) == 2
     assert "serving its fallback" in messages[0]
     assert "recovered" in messages[1]
+    # the trace shows which requests the fallback served
+    cache_spans = [span for span in traces.spans() if span.name == "di cache"]
+    served_by_fallback = [bool(span.attributes and span.attributes.get("di.fallback")) for span in cache_spans]
+    assert served_by_fallback == [True, True, True, False, False]
 
 
 def test_generator_providers_must_be_request_scoped() -> None:
@@ -201,3 +248,23 @@ class FakeEmptyProjects(ProjectService):
 
     async def list(self, *, limit: int, offset: int, q: str | None = None) -> Page[ProjectOut]:
         return Page(items=[], total=0, limit=limit, offset=offset)
+
+
+async def test_a_provider_registered_to_run_in_a_thread_still_does_once_traced() -> None:
+    ran_in: list[int] = []
+
+    def blocking_lookup() -> str:
+        ran_in.append(threading.get_ident())
+        return "found"
+
+    threaded = as_traced("lookup", Provide(blocking_lookup, sync_to_thread=True))
+    assert await threaded() == "found"
+    assert ran_in[-1] != threading.get_ident()  # not on the event loop's thread
+    assert threaded.provider is blocking_lookup
+    assert threaded.provider_name.endswith("blocking_lookup")
+    assert (await threaded.rekeyed("lookup_again")()) == "found"
+    assert ran_in[-1] != threading.get_ident()
+
+    inline = as_traced("lookup", Provide(blocking_lookup, sync_to_thread=False))
+    assert await inline() == "found"
+    assert ran_in[-1] == threading.get_ident()
