@@ -14,6 +14,7 @@ import queue
 import sys
 from contextvars import ContextVar
 from logging.handlers import QueueHandler, QueueListener
+from typing import TextIO
 
 import msgspec
 import structlog
@@ -85,8 +86,9 @@ def _passthrough(_: object, __: str, event: structlog.typing.EventDict) -> struc
     return event
 
 
-def configure_logging(level: str, *, json_lines: bool) -> None:
-    """Route the root logger through one queue to stderr. Idempotent: a second call replaces the first."""
+def configure_logging(level: str, *, json_lines: bool, stream: TextIO | None = None) -> None:
+    """Route the root logger through one queue to ``stream`` (stderr). Idempotent: a second call
+    replaces the first."""
     global _installed, _direct
     root = logging.getLogger()
     if _direct is not None:
@@ -100,9 +102,9 @@ def configure_logging(level: str, *, json_lines: bool) -> None:
     handler = QueueHandler(records)
     handler.addFilter(ContextFilter())
     handler.setFormatter(_formatter(json_lines))
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(logging.Formatter("%(message)s"))
-    listener = QueueListener(records, stream)
+    writer = logging.StreamHandler(sys.stderr if stream is None else stream)
+    writer.setFormatter(logging.Formatter("%(message)s"))
+    listener = QueueListener(records, writer)
     listener.start()
     root.addHandler(handler)
     root.setLevel(level)
@@ -123,7 +125,8 @@ def flush_logging() -> None:
         return
     handler, listener = _installed
     listener.stop()  # drains the queue
-    direct = logging.StreamHandler(sys.stderr)
+    (writer,) = listener.handlers
+    direct = logging.StreamHandler(writer.stream if isinstance(writer, logging.StreamHandler) else sys.stderr)
     direct.setFormatter(handler.formatter)
     direct.filters = list(handler.filters)
     root = logging.getLogger()
