@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+
+from litestar import Litestar
+from litestar.di import NamedDependency
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import Actor, Api
+from domain.projects.service import ProjectService
+from tests.conftest import Actor, Api, serve
 
 
 def samples(text: str) -> dict[str, list[Sample]]:
@@ -37,3 +44,26 @@ async def test_metrics_hold_dependency_and_request_metrics(api: Api, alice: Acto
     paths = {s.labels["path"] for s in requests}
     assert "/projects/{project_id}" in paths  # route templates, not raw ids: bounded cardinality
     assert not any(project["id"] in path for path in paths)
+
+
+def dependency_errors(text: str, key: str) -> float:
+    found = samples(text).get("dependency_requests_total", [])
+    return sum(s.value for s in found if s.labels == {"dependency": key, "status": "error"})
+
+
+async def test_a_failing_provider_counts_as_an_error_and_unmatched_paths_add_no_labels(
+    build_app: Callable[..., Litestar], alice: Actor
+) -> None:
+    def broken_project_service(db_session: NamedDependency[AsyncSession]) -> ProjectService:
+        raise RuntimeError("the provider broke")
+
+    stray_path = f"/no-such-route/{secrets.token_hex(8)}"
+    async with serve(build_app(overrides={"project_service": broken_project_service})) as client:
+        before = dependency_errors((await client.get("/metrics")).text, "project_service")
+        assert (await client.get("/projects", headers=alice.headers)).status_code == 500
+        assert (await client.get(stray_path)).status_code == 404
+        text = (await client.get("/metrics")).text
+
+    assert dependency_errors(text, "project_service") == before + 1
+    paths = {s.labels.get("path") for s in samples(text)["http_requests_total"]}
+    assert stray_path not in paths  # a scanner's random paths cannot grow the label set

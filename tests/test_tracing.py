@@ -6,6 +6,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 from litestar import Litestar, Request
 from litestar.di import NamedDependency, Provide
 from litestar.routes import HTTPRoute
@@ -14,7 +15,7 @@ from opentelemetry.trace import StatusCode, Tracer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.di import TracedProvide
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from app.telemetry import TelemetryPlugin
 from domain.principal import Principal
 from domain.projects.service import ProjectService
@@ -181,7 +182,7 @@ async def test_redis_commands_are_spans_under_the_request_that_issued_them(
     build_app: Callable[..., Litestar], backend_env: Backend, alice: Actor
 ) -> None:
     if backend_env.redis_url is None:
-        return  # the embedded default has no Redis
+        pytest.skip("the embedded default has no Redis; the PostgreSQL + Redis run checks this")
     traces = RecordedTraces()
     app = build_app(tracer_provider=traces.provider)
     async with serve(app) as client:
@@ -210,3 +211,55 @@ def test_the_exporter_setting_decides_whether_the_app_owns_a_provider() -> None:
     assert console.tracer_provider is provider
     assert provider.resource.attributes["service.version"] == "1.2.3"
     provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("sampler", "ratio", "recorded"),
+    [
+        ("always_on", "0.0", True),
+        ("always_off", "1.0", False),
+        ("traceidratio", "0.0", False),
+        ("traceidratio", "1.0", True),
+        ("parentbased_traceidratio", "0.0", False),
+        ("parentbased_always_on", "0.0", True),
+    ],
+)
+def test_the_sampler_variables_decide_which_requests_are_recorded(sampler: str, ratio: str, recorded: bool) -> None:
+    settings = load_settings(
+        {
+            "OTEL_TRACES_EXPORTER": "console",
+            "OTEL_SERVICE_NAME": "opusclip-sampled",
+            "OTEL_TRACES_SAMPLER": sampler,
+            "OTEL_TRACES_SAMPLER_ARG": ratio,
+        },
+        env_file=None,
+    )
+    plugin = TelemetryPlugin(settings, "4.5.6")
+    provider = plugin.owned_provider
+    assert provider is not None
+    try:
+        tracer = provider.get_tracer("test")
+        root_spans = [tracer.start_span("GET /projects") for _ in range(50)]
+        assert [span.is_recording() for span in root_spans] == [recorded] * 50
+        assert provider.resource.attributes["service.name"] == "opusclip-sampled"
+        assert provider.resource.attributes["service.version"] == "4.5.6"
+        assert provider.resource.attributes["deployment.environment.name"] == "development"
+    finally:
+        provider.shutdown()
+
+
+async def test_a_failed_request_traces_its_rollback(build_app: Callable[..., Litestar], alice: Actor) -> None:
+    traces = RecordedTraces()
+    async with serve(build_app(tracer_provider=traces.provider)) as client:
+        assert (await client.post("/projects", json={"name": "taken"}, headers=alice.headers)).status_code == 201
+        traces.clear()
+        duplicate = await client.post("/projects", json={"name": "taken"}, headers=alice.headers)
+        assert duplicate.status_code == 409, duplicate.text
+
+    request = traces.named("POST /projects")
+    teardown = traces.named("di db_session teardown")
+    assert teardown.parent is not None
+    assert request.context is not None
+    assert teardown.parent.span_id == request.context.span_id
+    assert teardown.attributes is not None
+    assert teardown.attributes["db.transaction.outcome"] == "rollback"

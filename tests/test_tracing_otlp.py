@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 import httpx
@@ -48,3 +50,28 @@ async def test_spans_reach_an_otlp_receiver_with_parent_links_intact(tmp_path: P
     statements = [span for span in in_trace if "db.system" in span.attributes]
     assert statements
     assert all(span.parent_span_id == request.span_id for span in statements)
+
+
+async def test_spans_still_queued_at_sigterm_reach_the_receiver(tmp_path: Path) -> None:
+    with otlp_receiver() as receiver:
+        env = {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'flush.db'}",
+            "JWT_SECRET": JWT_SECRET,
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",  # ten minutes: only the shutdown can send them
+            "SHUTDOWN_DRAIN_DELAY": "0",
+        }
+        with running_server(env, tmp_path) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                for _ in range(3):
+                    assert (await client.get("/projects")).status_code == 401
+            await asyncio.sleep(0.5)
+            with receiver.lock:
+                assert receiver.spans == []  # still in the batch processor's queue
+            exit_code = server.terminate()
+            log = server.log()
+        assert exit_code in {0, -signal.SIGTERM}, log[-3000:]
+        spans = receiver.wait_for(lambda spans: len(spans) >= 3, timeout=10)
+
+    assert [span.name for span in spans] == ["GET /projects"] * 3
