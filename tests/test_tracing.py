@@ -178,11 +178,11 @@ async def test_request_spans_skip_probes_and_metrics(build_app: Callable[..., Li
     assert traces.spans() == []
 
 
+@pytest.mark.parametrize("backend_env", ["postgres"], indirect=True)  # the embedded default has no Redis
 async def test_redis_commands_are_spans_under_the_request_that_issued_them(
     build_app: Callable[..., Litestar], backend_env: Backend, alice: Actor
 ) -> None:
-    if backend_env.redis_url is None:
-        pytest.skip("the embedded default has no Redis; the PostgreSQL + Redis run checks this")
+    assert backend_env.redis_url is not None
     traces = RecordedTraces()
     app = build_app(tracer_provider=traces.provider)
     async with serve(app) as client:
