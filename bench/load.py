@@ -927,6 +927,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def keep_record(results_json: str, stamp: str, compare: str, records_dir: Path = RECORDS_DIR) -> Path:
+    """Keep a run's results.json among the runs of record, named by its time and comparison."""
+    records_dir.mkdir(exist_ok=True)
+    record = records_dir / f"{stamp}-{compare}.json"
+    record.write_text(results_json)
+    return record
+
+
 def pooled_runs(results: list[dict[str, Any]]) -> list[WrkResult]:
     """The runs of several results.json files of one comparison as one run's: each file's rounds are
     renumbered after the previous files' by a multiple of the comparison's start orders, so that
@@ -1107,10 +1115,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         (out_dir / "results.json").write_text(results_json)
         if args.record:
-            RECORDS_DIR.mkdir(exist_ok=True)
-            record = RECORDS_DIR / f"{stamp}-{args.compare}.json"
-            record.write_text(results_json)
-            log(f"kept as a run of record: {record.relative_to(REPO_ROOT)}")
+            log(f"kept as a run of record: {keep_record(results_json, stamp, args.compare).relative_to(REPO_ROOT)}")
         print(
             f"\nwrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.duration:g}s per endpoint and app; "
             f"{info['cpus']} CPUs ({info['cpu']}) shared by wrk, both apps and PostgreSQL {info['postgresql']}; "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.load import WrkResult, pooled_runs
+from bench.load import RECORDS_DIR, WrkResult, keep_record, pooled_runs
 
 
 def results_file(compare: str, targets: tuple[str, ...], rounds: int) -> dict[str, Any]:
@@ -34,3 +36,24 @@ def test_pooled_rounds_keep_their_start_order_and_do_not_collide() -> None:
 def test_runs_of_different_comparisons_are_not_pooled() -> None:
     with pytest.raises(SystemExit, match="one comparison"):
         pooled_runs([results_file("tracing", ("off", "trace10"), 2), results_file("control", ("off", "off-again"), 2)])
+
+
+def test_kept_runs_pool_with_later_ones(tmp_path: Path) -> None:
+    targets = ("off", "trace100", "trace10")
+    kept = [
+        keep_record(json.dumps(results_file("tracing", targets, rounds)), stamp, "tracing", tmp_path)
+        for stamp, rounds in (("20261126T094458Z", 25), ("20261127T080000Z", 12))
+    ]
+    assert [path.name for path in sorted(tmp_path.glob("*-tracing.json"))] == [path.name for path in kept]
+    pooled = pooled_runs([json.loads(path.read_text()) for path in kept])
+    assert len({run.round for run in pooled}) == 25 + 12
+
+
+def test_the_runs_of_record_in_git_pool_into_one_report() -> None:
+    """The runs kept in bench/records/ stay readable by --report-only, whatever later code does."""
+    kept = sorted(RECORDS_DIR.glob("*-tracing.json"))
+    assert kept, "bench/records/ holds the figure-of-record runs of #3"
+    results = [json.loads(path.read_text()) for path in kept]
+    pooled = pooled_runs(results)
+    assert {run.target for run in pooled} == {"off", "trace100", "trace10"}
+    assert all(result["machine"]["restart_each_round"] for result in results)
