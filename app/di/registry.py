@@ -328,9 +328,8 @@ def as_traced(key: str, registration: Provide | Callable[..., Any]) -> TracedPro
         return registration if registration.key == key else registration.rekeyed(key)
     if isinstance(registration, Provide):
         scope = Scope.APP if registration.use_cache else Scope.REQUEST
-        return TracedProvide(
-            key, registration.dependency, policy=Policy(scope=scope), sync_to_thread=registration.sync_to_thread
-        )
+        # a Provide(..., sync_to_thread=True) hands over its thread wrapper, which TracedProvide unwraps
+        return TracedProvide(key, registration.dependency, policy=Policy(scope=scope))
     return provide(key, registration)
 
 
