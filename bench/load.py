@@ -45,6 +45,7 @@ import sys
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -459,6 +460,12 @@ def run_wrk(
         tree = sum(after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items())
         result.tree_cpu_us = tree / result.requests * 1e6
     return result
+
+
+def slice_order(order: Sequence[str], slices: int) -> list[str]:
+    """The targets of one round's slices in the order they are loaded: ``order``, then reversed, and
+    so on (A B C C B A ...), so that the machine's drift within a round falls on all alike."""
+    return [target for slice_no in range(slices) for target in (order if slice_no % 2 == 0 else order[::-1])]
 
 
 def merged(slices: list[WrkResult]) -> WrkResult:
@@ -894,7 +901,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1,
         help="split each round's run of each app into this many interleaved slices (A B C C B A ...), so that\n"
-        "the machine's drift within a round falls on every app alike (default 1: one run each)",
+        "the machine's drift within a round falls on every app alike (default 1: one run each); results.json\n"
+        "keeps each slice with the app loaded before it",
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
@@ -1044,6 +1052,8 @@ def main(argv: list[str] | None = None) -> int:
 
         token_for = {"get": reader_token, "list": reader_token, "post": writer_token}
         results: list[WrkResult] = []
+        # with --slices: each slice's own result, its place in the round and the target loaded before it
+        slice_results: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         noise: tuple[float, float] | None = None
         if not args.profile_only:
@@ -1065,21 +1075,23 @@ def main(argv: list[str] | None = None) -> int:
                     warm_up()
                 for mode in args.endpoints:
                     parts: dict[str, list[WrkResult]] = {target: [] for target in order}
-                    for slice_no in range(args.slices):
-                        for target in order if slice_no % 2 == 0 else tuple(reversed(order)):
-                            parts[target].append(
-                                run_wrk(
-                                    by_name[target].port,
-                                    mode,
-                                    token_for[mode],
-                                    ids_file,
-                                    args.duration / args.slices,
-                                    args,
-                                    target,
-                                    round_no,
-                                    server_pid=by_name[target].pid,
-                                )
-                            )
+                    sequence = slice_order(order, args.slices)
+                    for position, target in enumerate(sequence):
+                        part = run_wrk(
+                            by_name[target].port,
+                            mode,
+                            token_for[mode],
+                            ids_file,
+                            args.duration / args.slices,
+                            args,
+                            target,
+                            round_no,
+                            server_pid=by_name[target].pid,
+                        )
+                        parts[target].append(part)
+                        if args.slices > 1:
+                            after = sequence[position - 1] if position else None
+                            slice_results.append({**asdict(part), "position": position, "after": after})
                     for target in order:
                         result = merged(parts[target])
                         results.append(result)
@@ -1111,7 +1123,14 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         results_json = json.dumps(
-            {"machine": info, "summary": rows, "runs": [asdict(r) for r in results], "profiles": profiles}, indent=2
+            {
+                "machine": info,
+                "summary": rows,
+                "runs": [asdict(r) for r in results],
+                "slices": slice_results,
+                "profiles": profiles,
+            },
+            indent=2,
         )
         (out_dir / "results.json").write_text(results_json)
         if args.record:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.load import RECORDS_DIR, WrkResult, keep_record, pooled_runs
+from bench.load import RECORDS_DIR, WrkResult, keep_record, pooled_runs, slice_order
 
 
 def results_file(compare: str, targets: tuple[str, ...], rounds: int) -> dict[str, Any]:
@@ -57,3 +59,12 @@ def test_the_runs_of_record_in_git_pool_into_one_report() -> None:
     pooled = pooled_runs(results)
     assert {run.target for run in pooled} == {"off", "trace100", "trace10"}
     assert all(result["machine"]["restart_each_round"] for result in results)
+
+
+def test_slices_alternate_and_the_middle_copy_is_followed_by_both_ends_alike() -> None:
+    """The order the tracing runs load their copies in (bench/README.md reasons from it)."""
+    sequence = slice_order(("off", "trace100", "trace10"), 4)
+    assert sequence == ["off", "trace100", "trace10", "trace10", "trace100", "off"] * 2
+    followers = Counter(after for before, after in pairwise(sequence) if before == "trace100")
+    assert followers == Counter({"off": 2, "trace10": 2})
+    assert slice_order(("off", "trace10"), 1) == ["off", "trace10"]
