@@ -38,6 +38,7 @@ from opentelemetry.trace import (
     TraceFlags,
     TraceState,
     get_current_span,
+    set_span_in_context,
     use_span,
 )
 from opentelemetry.util.types import Attributes
@@ -289,6 +290,49 @@ def test_a_root_span_under_a_ratio_is_sampled_exactly_when_the_sdk_sampler_would
     assert 400 < sampled < 600  # a quarter of 2000, give or take five standard deviations
     assert len(exporter.get_finished_spans()) == sampled
     assert all(dict(span.attributes or {}) == {"url.path": "/projects"} for span in exporter.get_finished_spans())
+
+
+class CountingParentBased(ParentBased):
+    """The spec's parent-based sampler, counting the calls it answers."""
+
+    calls = 0
+
+    def should_sample(self, *args: object, **kwargs: object) -> SamplingResult:
+        self.calls += 1
+        return super().should_sample(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_child_of_an_unsampled_span_of_this_process_is_dropped_as_the_sampler_would_without_asking_it() -> None:
+    """A Redis command or an outgoing call of an unsampled request: its span is the parent-based sampler's
+    answer (dropped, in the parent's trace, with a span id of its own and the parent's trace state),
+    made without the sampler's call; a remote parent's decision is still the sampler's to make."""
+    sampler = CountingParentBased(TraceIdRatioBased(0.0))
+    exporter = InMemorySpanExporter()
+    provider = LeanTracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    caller = extract(
+        {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "tracestate": "vendor=opaque"}
+    )
+    request = tracer.start_span("request", context=caller, kind=SpanKind.SERVER)
+    assert sampler.calls == 1  # the caller's decision, asked of the sampler
+    with use_span(request, end_on_exit=True):
+        children = [tracer.start_span("redis GET", kind=SpanKind.CLIENT) for _ in range(3)]
+    assert sampler.calls == 1
+    parent = request.get_span_context()
+    for child in children:
+        expected = sampler.should_sample(set_span_in_context(request), parent.trace_id, "redis GET")
+        context = child.get_span_context()
+        assert isinstance(child, NonRecordingSpan)
+        assert expected.decision is Decision.DROP
+        assert context.is_valid
+        assert not context.is_remote
+        assert not context.trace_flags.sampled
+        assert context.trace_id == parent.trace_id
+        assert context.trace_state == parent.trace_state == TraceState([("vendor", "opaque")])
+        assert context.span_id not in (0, parent.span_id)
+    assert len({child.get_span_context().span_id for child in children}) == 3
+    assert exporter.get_finished_spans() == ()
 
 
 def test_a_zero_ratio_samples_no_root_and_a_callers_sampled_trace_still_continues_under_parentbased() -> None:

@@ -10,7 +10,8 @@ request makes six or seven spans, so tracing alone took a fifth of the throughpu
 
 - the sampling decision is the configured SDK ``Sampler``'s, as in the SDK, except where the spec
   says what it is without the call: the children of a sampled span of this process under a sampler
-  that samples them all (``always_on``, ``parentbased_*``), and root spans under a sampler whose root
+  that samples them all (``always_on``, ``parentbased_*``), the children of an unsampled one under a
+  sampler that drops them all (``always_off``, ``parentbased_*``), and root spans under a sampler whose root
   decision is a trace-id ratio (``traceidratio``, ``parentbased_traceidratio``; ``always_on`` and
   ``always_off`` as ratios 1 and 0): the trace id against the sampler's own bound. Those are most
   spans, and at 10 % sampling the root decision is most of what an unsampled request costs;
@@ -110,6 +111,12 @@ def _samples_children_of_sampled_local_parents(sampler: Sampler) -> bool:
     return _delegate(sampler, "local_parent_sampled") is ALWAYS_ON
 
 
+def _drops_children_of_unsampled_local_parents(sampler: Sampler) -> bool:
+    """Whether ``sampler`` drops every child of an unsampled span of this process, as the spec's
+    ``parentbased_*`` samplers and ``always_off`` do: those children then skip the sampler call."""
+    return _delegate(sampler, "local_parent_not_sampled") is ALWAYS_OFF
+
+
 def _root_ratio_bound(sampler: Sampler) -> int | None:
     """The bound a root span's trace id (its low 64 bits) must stay under to be sampled, when that is
     the whole of ``sampler``'s root decision (the spec's ratio samplers, ``always_on``, ``always_off``);
@@ -157,6 +164,7 @@ class LeanTracerProvider(trace_api.TracerProvider):
         self.sampler = sampler
         self.resource = resource or Resource.create({})
         self.follows_sampled_local_parents = _samples_children_of_sampled_local_parents(sampler)
+        self.drops_unsampled_local_parents = _drops_children_of_unsampled_local_parents(sampler)
         self.root_ratio_bound = _root_ratio_bound(sampler)
         self._processors: tuple[SpanProcessor, ...] = ()
         self._on_end: tuple[Callable[[ReadableSpan], None], ...] = ()
@@ -223,6 +231,17 @@ class LeanTracer(trace_api.Tracer):
                 parent_trace_id, _random_bits(64) or _new_id(64), _SAMPLED, parent_trace_state
             )
             span_attributes = attributes
+        elif (
+            parent_is_valid
+            and provider.drops_unsampled_local_parents
+            and not parent_flags & _SAMPLED_BIT
+            and not parent_is_remote
+        ):
+            # a child of an unsampled span of this process (a Redis command of an unsampled request):
+            # the sampler's answer, without asking it (about 2 µs a span)
+            return trace_api.NonRecordingSpan(
+                _local_span_context(parent_trace_id, _random_bits(64) or _new_id(64), _NOT_SAMPLED, parent_trace_state)
+            )
         else:
             trace_id = parent_trace_id if parent_is_valid else _new_id(128)
             result = provider.sampler.should_sample(context, trace_id, name, kind, attributes, links)
