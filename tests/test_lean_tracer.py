@@ -46,7 +46,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from infra.telemetry.export_process import flatten, rebuild
+from infra.telemetry.export_process import decode_batch, encode_batch
 from infra.telemetry.instrumentation import instrument_engine
 from infra.telemetry.lean_tracer import LeanTracerProvider, _local_span_context
 from tests.tracing import RecordedTraces
@@ -187,7 +187,7 @@ def test_spans_export_through_the_batch_processor_and_the_otlp_encoder_and_flush
     assert request_pb.attributes[0].key == "http.route"
     assert request_pb.events[0].name == "di.retry"
     # what the export child receives and rebuilds is the same span
-    rebuilt = rebuild(flatten(spans[1]), resource)
+    (rebuilt,) = decode_batch(encode_batch(spans[1:])[4:], resource)
     assert (rebuilt.name, dict(rebuilt.attributes or {}), rebuilt.context) == (
         "request",
         {"http.route": "/projects/{project_id}"},
