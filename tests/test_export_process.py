@@ -85,6 +85,19 @@ def test_a_span_survives_the_trip_to_the_export_process(made_by: str) -> None:
         assert copy.resource.attributes["service.name"] == "svc"
 
 
+def test_a_span_the_wire_cannot_carry_is_left_out_and_the_rest_of_its_batch_goes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    traces = RecordedTraces()
+    tracer = traces.provider.get_tracer("test")
+    tracer.start_span("before").end()
+    tracer.start_span("oversized", attributes={"video.checksum": 2**100}).end()
+    tracer.start_span("after").end()
+    copies = decode_batch(encode_batch(traces.spans())[4:], Resource({}))
+    assert [span.name for span in copies] == ["before", "after"]
+    assert "1 span(s) left out of an export" in caplog.text
+
+
 def test_spans_reach_the_receiver_and_a_dead_child_is_replaced() -> None:
     spans = make_spans().spans()
     with otlp_receiver() as receiver:
