@@ -238,7 +238,7 @@ class LeanTracer(trace_api.Tracer):
             and not parent_is_remote
         ):
             # a child of an unsampled span of this process (a Redis command of an unsampled request):
-            # the sampler's answer, without asking it (about 2 µs a span)
+            # the sampler's answer, without asking it (3.5 µs a span to 1.1)
             return trace_api.NonRecordingSpan(
                 _local_span_context(parent_trace_id, _random_bits(64) or _new_id(64), _NOT_SAMPLED, parent_trace_state)
             )
