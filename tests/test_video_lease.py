@@ -88,3 +88,49 @@ async def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(
     assert successor_outcome.status is JobStatus.SUCCEEDED
     assert (row.status, row.attempts, row.error, row.progress) == (JobStatus.SUCCEEDED, 2, None, 1.0)
     assert 1 <= len(row.result["scenes"]) <= 3
+
+
+async def test_a_renewal_in_flight_when_the_work_ends_is_not_cut_off(tmp_path: Path, clip: VideoTruth) -> None:
+    """A renewal cancelled between its UPDATE and its COMMIT could leave the job's row locked, and the
+    final write would wait on it for ever: the renewing task is stopped, not cancelled."""
+    async with backend("postgres", tmp_path) as env:
+        app = create_app(make_settings(env))
+        plugin = app.plugins.get(VideoPlugin)
+        async with serve(app) as client, plugin.sessions() as session:
+            owner = await Api(app, client, env).create_user(NewUserFactory.build())
+            with media_server(clip.path.parent) as source:
+                job = VideoJob(
+                    owner_id=UUID(owner),
+                    processing_type=ProcessingType.SCENES,
+                    max_length=3,
+                    source_url=source.url(f"/files/{clip.path.name}"),
+                )
+                session.add(job)
+                await session.flush()
+                job_id = job.id
+                await session.commit()
+                runner = plugin.build_runner(app)
+                runner.policy = dataclasses.replace(runner.policy, heartbeat_seconds=0.02)
+                real_renew = runner.renew
+                renewals: list[str] = []
+
+                async def slow_renewal(claim: object, **values: object) -> None:
+                    if values:  # the work's own progress writes
+                        await real_renew(claim, **values)  # type: ignore[arg-type]
+                        return
+                    try:
+                        await asyncio.sleep(0.2)  # the lease's renewals: always one in flight
+                        await real_renew(claim)  # type: ignore[arg-type]
+                    except asyncio.CancelledError:
+                        renewals.append("cut off")
+                        raise
+                    renewals.append("done")
+
+                runner.renew = slow_renewal  # type: ignore[method-assign]
+                outcome = await asyncio.wait_for(runner.run(job_id), 60)
+            session.expire_all()
+            row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+    assert outcome.status is JobStatus.SUCCEEDED
+    assert row.status is JobStatus.SUCCEEDED
+    assert "done" in renewals
+    assert "cut off" not in renewals

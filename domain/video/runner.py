@@ -43,6 +43,10 @@ logger = logging.getLogger("domain.video.runner")
 Heartbeat = Callable[[], Awaitable[None]]
 
 
+LEASE_STOP_SECONDS = 10.0
+"""How long a finished attempt waits for a lease renewal in flight before cutting it off."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunnerPolicy:
     max_attempts: int = 3
@@ -259,12 +263,20 @@ class _Attempt:
         self.lost: BaseException | None = None
 
     async def run_with_lease(self) -> dict[str, Any]:
+        """The work, its lease renewed every ``heartbeat_seconds`` meanwhile.
+
+        When the work ends, the renewing task is asked to stop rather than cancelled: a renewal cut
+        off half-way (its UPDATE sent, its COMMIT not) could leave a transaction holding the job's
+        row, and the final write of the job would wait on that lock for ever."""
         work = asyncio.current_task()
         assert work is not None
+        done = asyncio.Event()
 
         async def keep_lease() -> None:
             while True:
-                await asyncio.sleep(self.runner.policy.heartbeat_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.runner.policy.heartbeat_seconds)
+                    return
                 try:
                     await self.runner.renew(self.claim)
                     if self.heartbeat is not None:
@@ -284,9 +296,11 @@ class _Attempt:
                 raise JobCancelledError from None
             raise
         finally:
-            lease.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lease
+            done.set()
+            # a renewal in flight finishes (milliseconds); one stuck on an unreachable database is
+            # cancelled after LEASE_STOP_SECONDS
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(lease, LEASE_STOP_SECONDS)
 
     async def report(self, fraction: float, *, force: bool = False) -> None:
         """Write progress at most every ``progress_every_seconds``; raises when the job was cancelled."""
