@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import create_app
 from app.plugins.video import MEDIA_STATE_KEY, VideoPlugin
@@ -41,6 +42,16 @@ async def until_row(plugin: VideoPlugin, job_id: UUID, test: Callable[[VideoJob]
             await asyncio.sleep(0.05)
 
 
+async def queued_job(session: AsyncSession, owner: str, source_url: str) -> UUID:
+    """A scene-detection job of ``owner`` on ``source_url``, queued, committed."""
+    job = VideoJob(owner_id=UUID(owner), processing_type=ProcessingType.SCENES, max_length=3, source_url=source_url)
+    session.add(job)
+    await session.flush()
+    job_id = job.id
+    await session.commit()
+    return job_id
+
+
 async def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(
     tmp_path: Path, clip: VideoTruth, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -52,16 +63,7 @@ async def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(
         async with serve(app) as client, plugin.sessions() as session:
             owner = await Api(app, client, env).create_user(NewUserFactory.build())
             with media_server(clip.path.parent) as source:  # downloads stop half way until release()
-                job = VideoJob(
-                    owner_id=UUID(owner),
-                    processing_type=ProcessingType.SCENES,
-                    max_length=3,
-                    source_url=source.url(f"/held/{clip.path.name}"),
-                )
-                session.add(job)
-                await session.flush()
-                job_id = job.id
-                await session.commit()
+                job_id = await queued_job(session, owner, source.url(f"/held/{clip.path.name}"))
                 stalled = plugin.build_runner(app)
                 stalled.policy = dataclasses.replace(stalled.policy, heartbeat_seconds=600)  # renews nothing here
                 first = asyncio.create_task(stalled.run(job_id))
@@ -99,16 +101,7 @@ async def test_a_renewal_in_flight_when_the_work_ends_is_not_cut_off(tmp_path: P
         async with serve(app) as client, plugin.sessions() as session:
             owner = await Api(app, client, env).create_user(NewUserFactory.build())
             with media_server(clip.path.parent) as source:
-                job = VideoJob(
-                    owner_id=UUID(owner),
-                    processing_type=ProcessingType.SCENES,
-                    max_length=3,
-                    source_url=source.url(f"/files/{clip.path.name}"),
-                )
-                session.add(job)
-                await session.flush()
-                job_id = job.id
-                await session.commit()
+                job_id = await queued_job(session, owner, source.url(f"/files/{clip.path.name}"))
                 runner = plugin.build_runner(app)
                 runner.policy = dataclasses.replace(runner.policy, heartbeat_seconds=0.02)
                 real_renew = runner.renew
