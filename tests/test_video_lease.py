@@ -1,27 +1,35 @@
 """The row is the lease: a worker that stalled past its lease, and whose job the reaper gave to
-another worker meanwhile, stops at its next write and leaves the job to the attempt that holds it."""
+another worker meanwhile, stops at its next write and leaves the job to the attempt that holds it.
+And no write of the row is cut off half-way, whatever stops an attempt: a transaction cancelled
+between its UPDATE and its COMMIT could keep the row locked, and the job's next write would wait
+for ever."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select, update
+from litestar import Litestar
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import create_app
 from app.plugins.video import MEDIA_STATE_KEY, VideoPlugin
 from domain.video.models import JobStatus, VideoJob
-from domain.video.runner import reap
+from domain.video.runner import VideoJobRunner, reap
 from domain.video.schemas import ProcessingType
+from domain.video.watch import SessionFactory
 from tests.backends import backend
-from tests.conftest import Api, make_settings, serve
+from tests.conftest import ALL_SCOPES, Api, make_settings, serve
 from tests.factories import NewUserFactory
 from tests.media_server import media_server
 from tests.videos import VideoSpec, VideoTruth, render_video
@@ -127,3 +135,123 @@ async def test_a_renewal_in_flight_when_the_work_ends_is_not_cut_off(tmp_path: P
     assert row.status is JobStatus.SUCCEEDED
     assert "done" in renewals
     assert "cut off" not in renewals
+
+
+class SlowProgressWrites:
+    """The work's progress writes, slowed as over a slow link: each pauses before its UPDATE and again
+    between its UPDATE and its COMMIT (holding the row's lock); ``before_update`` and ``before_commit``
+    say when one is there. ``log`` has "committed" for each that ended and "cut off" for each that
+    was cancelled in a pause."""
+
+    PAUSE = 0.5
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.before_update = asyncio.Event()
+        self.before_commit = asyncio.Event()
+        self._progress_write: ContextVar[bool] = ContextVar("progress_write", default=False)
+
+    def runner(self, app: Litestar, heartbeat_seconds: float) -> VideoJobRunner:
+        """The app's runner on these writes, writing progress after every batch of frames."""
+        plugin = app.plugins.get(VideoPlugin)
+        base = plugin.build_runner(app)
+        runner = VideoJobRunner(
+            self._sessions(plugin.sessions),
+            fetcher=base.fetcher,
+            analyzer=base.analyzer,
+            thumbnails=base.thumbnails,
+            clips=base.clips,
+            media=base.media,
+            policy=dataclasses.replace(base.policy, heartbeat_seconds=heartbeat_seconds, progress_every_seconds=0.0),
+        )
+        renew = runner.renew
+
+        async def marked_renew(claim: Any, **values: Any) -> None:
+            marked = self._progress_write.set(bool(values))  # the lease's renewals write no values
+            try:
+                await renew(claim, **values)
+            finally:
+                self._progress_write.reset(marked)
+
+        runner.renew = marked_renew  # type: ignore[method-assign]
+        return runner
+
+    async def _pause(self, at: asyncio.Event) -> None:
+        at.set()
+        try:
+            await asyncio.sleep(self.PAUSE)
+        except asyncio.CancelledError:
+            self.log.append("cut off")
+            raise
+
+    def _sessions(self, sessions: SessionFactory) -> SessionFactory:
+        @contextlib.asynccontextmanager
+        async def session() -> AsyncIterator[AsyncSession]:
+            async with sessions() as opened:
+                if self._progress_write.get():
+                    execute, commit = opened.execute, opened.commit
+
+                    async def slow_execute(*args: Any, **kwargs: Any) -> Any:
+                        await self._pause(self.before_update)
+                        return await execute(*args, **kwargs)
+
+                    async def slow_commit() -> None:
+                        await self._pause(self.before_commit)
+                        await commit()
+                        self.log.append("committed")
+
+                    opened.execute = slow_execute  # type: ignore[method-assign]
+                    opened.commit = slow_commit  # type: ignore[method-assign]
+                yield opened
+
+        return session
+
+
+async def test_a_cancel_request_stops_the_job_without_cutting_off_a_write(tmp_path: Path, clip: VideoTruth) -> None:
+    """A cancel request, seen by the lease's renewal while the work is in the middle of a progress
+    write: the work is interrupted, its write first ends whole, and the job ends cancelled."""
+    async with backend("postgres", tmp_path) as env:
+        app = create_app(make_settings(env))
+        plugin = app.plugins.get(VideoPlugin)
+        async with serve(app) as client, plugin.sessions() as session:
+            owner = await Api(app, client, env).actor(scopes=ALL_SCOPES)
+            with media_server(clip.path.parent) as source:
+                job_id = await queued_job(session, owner.id, source.url(f"/files/{clip.path.name}"))
+                writes = SlowProgressWrites()
+                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=0.05).run(job_id))
+                await asyncio.wait_for(writes.before_update.wait(), 30)
+                cancelled = await client.delete(f"/video/jobs/{job_id}", headers=owner.headers)
+                outcome = await asyncio.wait_for(attempt, 60)
+            session.expire_all()
+            row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+    assert cancelled.status_code == 204
+    assert outcome.status is JobStatus.CANCELLED
+    assert (row.status, row.error) == (JobStatus.CANCELLED, "cancelled")
+    assert writes.log == ["committed"]  # the write in flight, and no other: the job stopped there
+
+
+async def test_a_shutdown_leaves_the_job_to_the_reaper_without_cutting_off_a_write(
+    tmp_path: Path, clip: VideoTruth
+) -> None:
+    """A worker's shutdown cancels its attempts: an attempt cancelled between the UPDATE and the
+    COMMIT of a progress write first commits it; the cancellation then goes on up, and the job's row
+    is left running and unlocked, for the reaper."""
+    async with backend("postgres", tmp_path) as env:
+        app = create_app(make_settings(env))
+        plugin = app.plugins.get(VideoPlugin)
+        async with serve(app) as client, plugin.sessions() as session:
+            owner = await Api(app, client, env).create_user(NewUserFactory.build())
+            with media_server(clip.path.parent) as source:
+                job_id = await queued_job(session, owner, source.url(f"/files/{clip.path.name}"))
+                writes = SlowProgressWrites()
+                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=600).run(job_id))
+                await asyncio.wait_for(writes.before_commit.wait(), 30)  # the row is locked by the write
+                attempt.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(attempt, 30)
+            await session.execute(text("SET LOCAL lock_timeout = '2s'"))  # a lock still held fails here
+            await session.execute(update(VideoJob).where(VideoJob.id == job_id).values(error="checked"))
+            await session.commit()
+            row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+    assert writes.log == ["committed"]
+    assert (row.status, row.attempts, row.progress, row.error) == (JobStatus.RUNNING, 1, 0.05, "checked")

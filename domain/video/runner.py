@@ -11,7 +11,9 @@ job stays ``running`` for ever.
 
 Progress goes 0..1: fetching up to 0.05, the analysis (every frame) up to 0.85, the
 thumbnail 0.9, the clips up to 1. Each progress write also reads ``cancel_requested``,
-so a cancel stops the job at its next batch of frames.
+so a cancel stops the job at its next batch of frames; the lease's renewals read it too, and
+interrupt a long step (a download, a clip). Neither a cancel nor a worker's shutdown ever cuts a
+write of the row off half-way (:func:`_whole`).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Executable, Result, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import DomainError
@@ -41,6 +43,7 @@ from domain.video.watch import SessionFactory
 logger = logging.getLogger("domain.video.runner")
 
 Heartbeat = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 LEASE_STOP_SECONDS = 10.0
@@ -87,6 +90,28 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _whole(write: Awaitable[T]) -> T:
+    """Await a write of the job's row to its end, even when the caller is cancelled meanwhile (a cancel
+    request, a worker's shutdown): the cancellation is raised once the write has committed.
+
+    Why: a transaction cut off between its UPDATE and its COMMIT can keep holding the row's lock
+    (SQLAlchemy cannot always give a connection cancelled mid-statement back cleanly), and every later
+    write of the job, its final status included, would wait on that lock for ever. The write runs
+    in a task of its own; a second cancellation stops only the waiting for it, never the write."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_log_failure)  # its outcome is not the caller's any more
+        await asyncio.wait([task])
+        raise
+
+
+def _log_failure(write: asyncio.Future[Any]) -> None:
+    if not write.cancelled() and (error := write.exception()) is not None:
+        logger.warning("a write of a cancelled attempt failed", exc_info=error)
+
+
 class VideoJobRunner:
     def __init__(
         self,
@@ -108,7 +133,9 @@ class VideoJobRunner:
         self.policy = policy
 
     async def run(self, job_id: UUID, heartbeat: Heartbeat | None = None) -> RunOutcome:
-        claim = await self._claim(job_id)
+        """One attempt of the job. Cancelled (a worker's shutdown), it leaves the job ``running`` for
+        the reaper to retry; no write of the job's row is ever cut off half-way (see :func:`_whole`)."""
+        claim = await _whole(self._claim(job_id))
         if claim is None:
             return RunOutcome(None)
         logger.info("job %s: attempt %d (%s)", job_id, claim.attempt, claim.processing_type.value)
@@ -189,19 +216,28 @@ class VideoJobRunner:
         that stalled past its lease finds the job reaped and claimed again; it must not touch it)."""
         return (VideoJob.id == claim.id) & (VideoJob.status == JobStatus.RUNNING) & (VideoJob.attempts == claim.attempt)
 
+    async def _write(self, statement: Executable) -> Result[Any]:
+        """Run one statement on the job's row in a transaction of its own, whole (:func:`_whole`); its
+        result is buffered, to be read after the commit."""
+
+        async def write() -> Result[Any]:
+            async with self._sessions() as session:
+                result = await session.execute(statement)
+                await session.commit()
+            return result
+
+        return await _whole(write())
+
     async def renew(self, claim: _Claim, **values: Any) -> None:
         """Renew the lease of the running job, writing ``values`` too; raises when it was cancelled or
         is no longer ours (its lease was lost)."""
-        async with self._sessions() as session:
-            cancel = (
-                await session.execute(
-                    update(VideoJob)
-                    .where(self._holds_lease(claim))
-                    .values(heartbeat_at=_now(), updated_at=_now(), **values)
-                    .returning(VideoJob.cancel_requested)
-                )
-            ).scalar_one_or_none()
-            await session.commit()
+        written = await self._write(
+            update(VideoJob)
+            .where(self._holds_lease(claim))
+            .values(heartbeat_at=_now(), updated_at=_now(), **values)
+            .returning(VideoJob.cancel_requested)
+        )
+        cancel = written.scalar_one_or_none()
         if cancel is None or cancel:
             raise JobCancelledError
 
@@ -226,9 +262,7 @@ class VideoJobRunner:
         }
         if result is not None:
             values.update(result=result, progress=1.0)
-        async with self._sessions() as session:
-            done = await session.execute(update(VideoJob).where(self._holds_lease(claim)).values(**values))
-            await session.commit()
+        done = await self._write(update(VideoJob).where(self._holds_lease(claim)).values(**values))
         if done.rowcount == 0:  # type: ignore[attr-defined]
             logger.warning("job %s: the lease was lost before it could be marked %s", claim.id, status.value)
             return None
@@ -283,7 +317,8 @@ class _Attempt:
                         await self.heartbeat()
                 except JobCancelledError as exc:
                     self.lost = exc
-                    work.cancel()
+                    if not done.is_set():  # once the work has ended, its result stands
+                        work.cancel()
                     return
                 except Exception:  # a missed beat is not fatal; three in a row make the lease stale
                     logger.warning("job %s: could not renew its lease", self.claim.id, exc_info=True)
@@ -292,14 +327,16 @@ class _Attempt:
         try:
             return await self._work()
         except asyncio.CancelledError:
-            if self.lost is not None:
+            if self.lost is not None:  # the lease's own cancellation: the attempt goes on to finish the job
+                work.uncancel()
                 raise JobCancelledError from None
             raise
         finally:
             done.set()
-            # a renewal in flight finishes (milliseconds); one stuck on an unreachable database is
-            # cancelled after LEASE_STOP_SECONDS
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            # a renewal in flight finishes (milliseconds); one stuck on an unreachable database stops
+            # being waited for after LEASE_STOP_SECONDS. A cancellation of the attempt meanwhile goes on
+            # up: the renewal's write still ends whole (``_whole``)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lease, LEASE_STOP_SECONDS)
 
     async def report(self, fraction: float, *, force: bool = False) -> None:
