@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import pytest
@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import create_app
 from app.plugins.video import MEDIA_STATE_KEY, VideoPlugin
+from domain.video import runner as runner_module
 from domain.video.models import JobStatus, VideoJob
-from domain.video.runner import VideoJobRunner, reap
+from domain.video.runner import JobCancelledError, VideoJobRunner, reap
 from domain.video.schemas import ProcessingType
 from domain.video.watch import SessionFactory
 from tests.backends import backend
@@ -137,18 +138,19 @@ async def test_a_renewal_in_flight_when_the_work_ends_is_not_cut_off(tmp_path: P
     assert "cut off" not in renewals
 
 
-class SlowProgressWrites:
-    """The work's progress writes, slowed as over a slow link: each pauses before its UPDATE and again
-    between its UPDATE and its COMMIT (holding the row's lock); ``before_update`` and ``before_commit``
-    say when one is there. ``log`` has "committed" for each that ended and "cut off" for each that
-    was cancelled in a pause."""
+class HeldProgressWrites:
+    """The work's progress writes, the first of them held at one point (``at``: before its UPDATE, or
+    between its UPDATE and its COMMIT, holding the row's lock) until ``release`` is set; ``held`` says
+    when it is there. ``log`` has "committed" for each progress write that ended and "cut off" for
+    one cancelled while held. ``lease_saw_cancel`` is set when a renewal of the lease finds the job
+    cancelled, just before the lease interrupts the work."""
 
-    PAUSE = 0.5
-
-    def __init__(self) -> None:
+    def __init__(self, at: Literal["update", "commit"]) -> None:
+        self.at = at
         self.log: list[str] = []
-        self.before_update = asyncio.Event()
-        self.before_commit = asyncio.Event()
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+        self.lease_saw_cancel = asyncio.Event()
         self._progress_write: ContextVar[bool] = ContextVar("progress_write", default=False)
 
     def runner(self, app: Litestar, heartbeat_seconds: float) -> VideoJobRunner:
@@ -170,16 +172,22 @@ class SlowProgressWrites:
             marked = self._progress_write.set(bool(values))  # the lease's renewals write no values
             try:
                 await renew(claim, **values)
+            except JobCancelledError:
+                if not values:
+                    self.lease_saw_cancel.set()
+                raise
             finally:
                 self._progress_write.reset(marked)
 
         runner.renew = marked_renew  # type: ignore[method-assign]
         return runner
 
-    async def _pause(self, at: asyncio.Event) -> None:
-        at.set()
+    async def _hold(self, at: str) -> None:
+        if at != self.at or self.held.is_set():
+            return
+        self.held.set()
         try:
-            await asyncio.sleep(self.PAUSE)
+            await asyncio.wait_for(self.release.wait(), 30)
         except asyncio.CancelledError:
             self.log.append("cut off")
             raise
@@ -191,24 +199,24 @@ class SlowProgressWrites:
                 if self._progress_write.get():
                     execute, commit = opened.execute, opened.commit
 
-                    async def slow_execute(*args: Any, **kwargs: Any) -> Any:
-                        await self._pause(self.before_update)
+                    async def held_execute(*args: Any, **kwargs: Any) -> Any:
+                        await self._hold("update")
                         return await execute(*args, **kwargs)
 
-                    async def slow_commit() -> None:
-                        await self._pause(self.before_commit)
+                    async def held_commit() -> None:
+                        await self._hold("commit")
                         await commit()
                         self.log.append("committed")
 
-                    opened.execute = slow_execute  # type: ignore[method-assign]
-                    opened.commit = slow_commit  # type: ignore[method-assign]
+                    opened.execute = held_execute  # type: ignore[method-assign]
+                    opened.commit = held_commit  # type: ignore[method-assign]
                 yield opened
 
         return session
 
 
 async def test_a_cancel_request_stops_the_job_without_cutting_off_a_write(tmp_path: Path, clip: VideoTruth) -> None:
-    """A cancel request, seen by the lease's renewal while the work is in the middle of a progress
+    """A cancel request, found by the lease's renewal while the work is in the middle of a progress
     write: the work is interrupted, its write first ends whole, and the job ends cancelled."""
     async with backend("postgres", tmp_path) as env:
         app = create_app(make_settings(env))
@@ -217,10 +225,12 @@ async def test_a_cancel_request_stops_the_job_without_cutting_off_a_write(tmp_pa
             owner = await Api(app, client, env).actor(scopes=ALL_SCOPES)
             with media_server(clip.path.parent) as source:
                 job_id = await queued_job(session, owner.id, source.url(f"/files/{clip.path.name}"))
-                writes = SlowProgressWrites()
+                writes = HeldProgressWrites(at="update")
                 attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=0.05).run(job_id))
-                await asyncio.wait_for(writes.before_update.wait(), 30)
+                await asyncio.wait_for(writes.held.wait(), 30)
                 cancelled = await client.delete(f"/video/jobs/{job_id}", headers=owner.headers)
+                await asyncio.wait_for(writes.lease_saw_cancel.wait(), 30)
+                writes.release.set()  # after the lease has interrupted the work (no await between the two)
                 outcome = await asyncio.wait_for(attempt, 60)
             session.expire_all()
             row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
@@ -243,10 +253,12 @@ async def test_a_shutdown_leaves_the_job_to_the_reaper_without_cutting_off_a_wri
             owner = await Api(app, client, env).create_user(NewUserFactory.build())
             with media_server(clip.path.parent) as source:
                 job_id = await queued_job(session, owner, source.url(f"/files/{clip.path.name}"))
-                writes = SlowProgressWrites()
+                writes = HeldProgressWrites(at="commit")
                 attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=600).run(job_id))
-                await asyncio.wait_for(writes.before_commit.wait(), 30)  # the row is locked by the write
+                await asyncio.wait_for(writes.held.wait(), 30)  # the row is locked by the write
                 attempt.cancel()
+                await asyncio.sleep(0)  # the cancellation is delivered
+                writes.release.set()
                 with pytest.raises(asyncio.CancelledError):
                     await asyncio.wait_for(attempt, 30)
             await session.execute(text("SET LOCAL lock_timeout = '2s'"))  # a lock still held fails here
@@ -255,3 +267,72 @@ async def test_a_shutdown_leaves_the_job_to_the_reaper_without_cutting_off_a_wri
             row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
     assert writes.log == ["committed"]
     assert (row.status, row.attempts, row.progress, row.error) == (JobStatus.RUNNING, 1, 0.05, "checked")
+
+
+async def test_a_shutdown_during_a_cancel_request_goes_on_up_and_the_job_still_ends_cancelled(
+    tmp_path: Path, clip: VideoTruth
+) -> None:
+    """The lease interrupts the work for a cancel request, and the worker shuts down in the same
+    moment: the attempt stops as a shutdown (the worker must not take another job), with its write
+    whole; the job, left to the reaper, is settled cancelled by the next worker."""
+    async with backend("postgres", tmp_path) as env:
+        app = create_app(make_settings(env))
+        plugin = app.plugins.get(VideoPlugin)
+        async with serve(app) as client, plugin.sessions() as session:
+            owner = await Api(app, client, env).actor(scopes=ALL_SCOPES)
+            with media_server(clip.path.parent) as source:
+                job_id = await queued_job(session, owner.id, source.url(f"/files/{clip.path.name}"))
+                writes = HeldProgressWrites(at="update")
+                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=0.05).run(job_id))
+                await asyncio.wait_for(writes.held.wait(), 30)
+                cancelled = await client.delete(f"/video/jobs/{job_id}", headers=owner.headers)
+                await asyncio.wait_for(writes.lease_saw_cancel.wait(), 30)
+                attempt.cancel()  # the shutdown
+                writes.release.set()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(attempt, 30)
+                session.expire_all()
+                left = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+                left_as = (left.status, left.cancel_requested)
+                await session.execute(
+                    update(VideoJob)
+                    .where(VideoJob.id == job_id)
+                    .values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1))  # its lease goes stale
+                )
+                await session.commit()
+                media = app.state[MEDIA_STATE_KEY]
+                assert await reap(plugin.sessions, media, plugin.policy, requeue_after=3600) == [job_id]
+                next_worker = await asyncio.wait_for(plugin.build_runner(app).run(job_id), 30)
+            session.expire_all()
+            row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+    assert cancelled.status_code == 204
+    assert writes.log == ["committed"]
+    assert left_as == (JobStatus.RUNNING, True)
+    assert next_worker.status is None  # nothing to run: the job was settled instead
+    assert (row.status, row.error, row.attempts) == (JobStatus.CANCELLED, "cancelled", 1)
+
+
+async def test_a_stopping_attempt_waits_for_a_stuck_write_only_so_long(
+    tmp_path: Path, clip: VideoTruth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that the database does not answer holds a worker's shutdown up only for the grace
+    period; it is not cut off either: it ends on its own when the database answers."""
+    monkeypatch.setattr(runner_module, "STOP_GRACE_SECONDS", 0.2)
+    async with backend("postgres", tmp_path) as env:
+        app = create_app(make_settings(env))
+        plugin = app.plugins.get(VideoPlugin)
+        async with serve(app) as client, plugin.sessions() as session:
+            owner = await Api(app, client, env).create_user(NewUserFactory.build())
+            with media_server(clip.path.parent) as source:
+                job_id = await queued_job(session, owner, source.url(f"/files/{clip.path.name}"))
+                writes = HeldProgressWrites(at="commit")
+                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=600).run(job_id))
+                await asyncio.wait_for(writes.held.wait(), 30)
+                attempt.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(attempt, 10)
+                stopped_with = list(writes.log)
+                writes.release.set()  # the database answers
+                await until_row(plugin, job_id, lambda row: row.progress == 0.05)
+    assert stopped_with == []  # neither cut off nor waited for
+    assert writes.log == ["committed"]

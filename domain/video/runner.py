@@ -46,8 +46,9 @@ Heartbeat = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 
 
-LEASE_STOP_SECONDS = 10.0
-"""How long a finished attempt waits for a lease renewal in flight before cutting it off."""
+STOP_GRACE_SECONDS = 10.0
+"""How long an attempt that stops (its work done, or cancelled) waits for a write of its row in flight,
+a lease renewal or a progress write, before it goes on without it: the write itself is never cut off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,26 +91,34 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_UNAWAITED: set[asyncio.Future[Any]] = set()
+"""Writes whose caller was cancelled, kept referenced until they end (the loop keeps tasks only weakly)."""
+
+
 async def _whole(write: Awaitable[T]) -> T:
     """Await a write of the job's row to its end, even when the caller is cancelled meanwhile (a cancel
-    request, a worker's shutdown): the cancellation is raised once the write has committed.
+    request, a worker's shutdown): the cancellation is raised once the write has ended, or after
+    ``STOP_GRACE_SECONDS`` if it has not (a database that stopped answering), the write going on alone.
 
-    Why: a transaction cut off between its UPDATE and its COMMIT can keep holding the row's lock
-    (SQLAlchemy cannot always give a connection cancelled mid-statement back cleanly), and every later
-    write of the job, its final status included, would wait on that lock for ever. The write runs
-    in a task of its own; a second cancellation stops only the waiting for it, never the write."""
+    Why: a write cut off half-way is lost, and a transaction cut off between its UPDATE and its COMMIT
+    can keep holding the row's lock when SQLAlchemy cannot give its connection back cleanly; every
+    later write of the job, its final status included, would then wait on that lock for ever."""
     task = asyncio.ensure_future(write)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        task.add_done_callback(_log_failure)  # its outcome is not the caller's any more
-        await asyncio.wait([task])
+        _UNAWAITED.add(task)
+        task.add_done_callback(_ended_unawaited)
+        _, pending = await asyncio.wait([task], timeout=STOP_GRACE_SECONDS)
+        if pending:
+            logger.warning("a write of a stopping attempt is still waiting on the database; going on without it")
         raise
 
 
-def _log_failure(write: asyncio.Future[Any]) -> None:
+def _ended_unawaited(write: asyncio.Future[Any]) -> None:
+    _UNAWAITED.discard(write)
     if not write.cancelled() and (error := write.exception()) is not None:
-        logger.warning("a write of a cancelled attempt failed", exc_info=error)
+        logger.warning("a write of a stopping attempt failed", exc_info=error)
 
 
 class VideoJobRunner:
@@ -139,33 +148,19 @@ class VideoJobRunner:
         if claim is None:
             return RunOutcome(None)
         logger.info("job %s: attempt %d (%s)", job_id, claim.attempt, claim.processing_type.value)
-        attempt = _Attempt(self, claim, heartbeat)
-        status: JobStatus | None = None
         try:
-            result = await attempt.run_with_lease()
+            result = await _Attempt(self, claim, heartbeat).run_with_lease()
         except JobCancelledError:
-            status = await self._finish(claim, JobStatus.CANCELLED, error="cancelled")
-            return RunOutcome(status)
+            return RunOutcome(await self._finish(claim, JobStatus.CANCELLED, error="cancelled"))
         except DomainError as exc:
             if exc.status_code >= 500:  # a dependency was away (503/504): worth another attempt
-                outcome = await self._retry_or_fail(claim, exc)
-                status = outcome.status
-                return outcome
+                return await self._retry_or_fail(claim, exc)
             status = await self._finish(claim, JobStatus.FAILED, error=exc.message, error_status=exc.status_code)
             return RunOutcome(status)
         except Exception as exc:
             logger.exception("job %s: attempt %d failed", job_id, claim.attempt)
-            outcome = await self._retry_or_fail(claim, exc)
-            status = outcome.status
-            return outcome
-        else:
-            status = await self._finish(claim, JobStatus.SUCCEEDED, result=result)
-            return RunOutcome(status)
-        finally:
-            if status is not None:  # the job is still ours to tidy: not when another worker took it over
-                self.media.discard_scratch(job_id)
-                if status.is_final:
-                    self.media.discard_sources(job_id)
+            return await self._retry_or_fail(claim, exc)
+        return RunOutcome(await self._finish(claim, JobStatus.SUCCEEDED, result=result))
 
     # the row ------------------------------------------------------------------------------------
 
@@ -217,25 +212,23 @@ class VideoJobRunner:
         return (VideoJob.id == claim.id) & (VideoJob.status == JobStatus.RUNNING) & (VideoJob.attempts == claim.attempt)
 
     async def _write(self, statement: Executable) -> Result[Any]:
-        """Run one statement on the job's row in a transaction of its own, whole (:func:`_whole`); its
-        result is buffered, to be read after the commit."""
-
-        async def write() -> Result[Any]:
-            async with self._sessions() as session:
-                result = await session.execute(statement)
-                await session.commit()
-            return result
-
-        return await _whole(write())
+        """Run one statement on the job's row in a transaction of its own; its result is buffered, to
+        be read after the commit."""
+        async with self._sessions() as session:
+            result = await session.execute(statement)
+            await session.commit()
+        return result
 
     async def renew(self, claim: _Claim, **values: Any) -> None:
         """Renew the lease of the running job, writing ``values`` too; raises when it was cancelled or
         is no longer ours (its lease was lost)."""
-        written = await self._write(
-            update(VideoJob)
-            .where(self._holds_lease(claim))
-            .values(heartbeat_at=_now(), updated_at=_now(), **values)
-            .returning(VideoJob.cancel_requested)
+        written = await _whole(
+            self._write(
+                update(VideoJob)
+                .where(self._holds_lease(claim))
+                .values(heartbeat_at=_now(), updated_at=_now(), **values)
+                .returning(VideoJob.cancel_requested)
+            )
         )
         cancel = written.scalar_one_or_none()
         if cancel is None or cancel:
@@ -250,8 +243,9 @@ class VideoJobRunner:
         error: str | None = None,
         error_status: int | None = None,
     ) -> JobStatus | None:
-        """Leave the running job in ``status``; None when it was no longer ours (its lease was lost
-        and another worker may have it now: nothing of it must be touched)."""
+        """Leave the running job in ``status`` and tidy its files; None when it was no longer ours (its
+        lease was lost and another worker may have it now: nothing of it must be touched). Whole
+        (:func:`_whole`), the tidying included: a cancellation meanwhile is raised after both."""
         values: dict[str, Any] = {
             "status": status,
             "error": error,
@@ -262,12 +256,19 @@ class VideoJobRunner:
         }
         if result is not None:
             values.update(result=result, progress=1.0)
-        done = await self._write(update(VideoJob).where(self._holds_lease(claim)).values(**values))
-        if done.rowcount == 0:  # type: ignore[attr-defined]
-            logger.warning("job %s: the lease was lost before it could be marked %s", claim.id, status.value)
-            return None
-        logger.info("job %s: %s%s", claim.id, status.value, f" ({error})" if error else "")
-        return status
+
+        async def finish() -> JobStatus | None:
+            done = await self._write(update(VideoJob).where(self._holds_lease(claim)).values(**values))
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                logger.warning("job %s: the lease was lost before it could be marked %s", claim.id, status.value)
+                return None
+            self.media.discard_scratch(claim.id)
+            if status.is_final:
+                self.media.discard_sources(claim.id)
+            logger.info("job %s: %s%s", claim.id, status.value, f" ({error})" if error else "")
+            return status
+
+        return await _whole(finish())
 
     async def _retry_or_fail(self, claim: _Claim, exc: BaseException) -> RunOutcome:
         reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
@@ -294,14 +295,15 @@ class _Attempt:
         self.heartbeat = heartbeat
         self.progress = 0.0
         self.written_at = 0.0
-        self.lost: BaseException | None = None
+        self.interrupted = False
+        """Whether the lease cancelled the work: the job was cancelled, or its lease lost."""
 
     async def run_with_lease(self) -> dict[str, Any]:
         """The work, its lease renewed every ``heartbeat_seconds`` meanwhile.
 
-        When the work ends, the renewing task is asked to stop rather than cancelled: a renewal cut
-        off half-way (its UPDATE sent, its COMMIT not) could leave a transaction holding the job's
-        row, and the final write of the job would wait on that lock for ever."""
+        When a renewal finds the job cancelled (or the lease lost), it cancels the work, which may be
+        in a long step (a download, a clip) or in a write of its own (that one ends whole). When the
+        work ends, the renewing task is asked to stop rather than cancelled, for the same reason."""
         work = asyncio.current_task()
         assert work is not None
         done = asyncio.Event()
@@ -315,9 +317,9 @@ class _Attempt:
                     await self.runner.renew(self.claim)
                     if self.heartbeat is not None:
                         await self.heartbeat()
-                except JobCancelledError as exc:
-                    self.lost = exc
+                except JobCancelledError:
                     if not done.is_set():  # once the work has ended, its result stands
+                        self.interrupted = True
                         work.cancel()
                     return
                 except Exception:  # a missed beat is not fatal; three in a row make the lease stale
@@ -327,17 +329,17 @@ class _Attempt:
         try:
             return await self._work()
         except asyncio.CancelledError:
-            if self.lost is not None:  # the lease's own cancellation: the attempt goes on to finish the job
-                work.uncancel()
+            # the lease's own cancellation, and no other (a worker's shutdown): the job ends cancelled
+            if self.interrupted and work.uncancel() == 0:
                 raise JobCancelledError from None
             raise
         finally:
             done.set()
-            # a renewal in flight finishes (milliseconds); one stuck on an unreachable database stops
-            # being waited for after LEASE_STOP_SECONDS. A cancellation of the attempt meanwhile goes on
-            # up: the renewal's write still ends whole (``_whole``)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lease, LEASE_STOP_SECONDS)
+            # a renewal in flight ends in milliseconds (whole, see ``_whole``); a cancellation of the
+            # attempt meanwhile goes on up, and the lease task then stops on its own
+            _, pending = await asyncio.wait([lease], timeout=STOP_GRACE_SECONDS)
+            for stuck in pending:
+                stuck.cancel()
 
     async def report(self, fraction: float, *, force: bool = False) -> None:
         """Write progress at most every ``progress_every_seconds``; raises when the job was cancelled."""
