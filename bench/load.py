@@ -904,6 +904,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the machine's drift within a round falls on every app alike (default 1: one run each); results.json\n"
         "keeps each slice with the app loaded before it",
     )
+    parser.add_argument(
+        "--late-look",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after each round's measurement, load every copy SECONDS more (as the warm-up does) and measure\n"
+        "the same processes again: whether older processes pay less, paired within each round (reported\n"
+        "apart; results.json keeps them as late_runs, which --report-only does not pool)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
     parser.add_argument(
@@ -1052,6 +1061,8 @@ def main(argv: list[str] | None = None) -> int:
 
         token_for = {"get": reader_token, "list": reader_token, "post": writer_token}
         results: list[WrkResult] = []
+        late_results: list[WrkResult] = []  # --late-look: the same processes, measured again later
+        late_rows: list[dict[str, Any]] = []
         # with --slices: each slice's own result, its place in the round and the target loaded before it
         slice_results: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
@@ -1064,15 +1075,7 @@ def main(argv: list[str] | None = None) -> int:
                         for target in targets:
                             run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
 
-            noise_before = machine_noise()
-            warm_up()
-            if args.warmup > 0:
-                log("warm-up done")
-            for round_no in range(1, args.rounds + 1):
-                order = targets if round_no % 2 else tuple(reversed(targets))
-                if args.restart_each_round and round_no > 1:
-                    restart_services(by_name, service_env_of, round_no, servers, out_dir)
-                    warm_up()
+            def measure(round_no: int, order: tuple[str, ...], into: list[WrkResult], look: str = "") -> None:
                 for mode in args.endpoints:
                     parts: dict[str, list[WrkResult]] = {target: [] for target in order}
                     sequence = slice_order(order, args.slices)
@@ -1089,19 +1092,40 @@ def main(argv: list[str] | None = None) -> int:
                             server_pid=by_name[target].pid,
                         )
                         parts[target].append(part)
-                        if args.slices > 1:
+                        if args.slices > 1 and not look:
                             after = sequence[position - 1] if position else None
                             slice_results.append({**asdict(part), "position": position, "after": after})
                     for target in order:
                         result = merged(parts[target])
-                        results.append(result)
+                        into.append(result)
                         errors = f" errors={result.errors}" if result.errors else ""
                         log(
-                            f"round {round_no} {ENDPOINTS[mode]:<18} {target:<7} {result.rps:8.1f} req/s "
+                            f"round {round_no}{look} {ENDPOINTS[mode]:<18} {target:<7} {result.rps:8.1f} req/s "
                             f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.2f} ms{errors}"
                         )
+
+            noise_before = machine_noise()
+            warm_up()
+            if args.warmup > 0:
+                log("warm-up done")
+            for round_no in range(1, args.rounds + 1):
+                order = targets if round_no % 2 else tuple(reversed(targets))
+                if args.restart_each_round and round_no > 1:
+                    restart_services(by_name, service_env_of, round_no, servers, out_dir)
+                    warm_up()
+                measure(round_no, order, results)
+                if args.late_look:
+                    for mode in args.endpoints:
+                        for target in order:
+                            port = by_name[target].port
+                            run_wrk(port, mode, token_for[mode], ids_file, args.late_look, args, target, 0)
+                    measure(round_no, order, late_results, " (late)")
             noise = (noise_before, machine_noise())
-            rows = report(results, args.endpoints, targets, baseline, len(targets) if args.restart_each_round else None)
+            start_orders = len(targets) if args.restart_each_round else None
+            rows = report(results, args.endpoints, targets, baseline, start_orders)
+            if args.late_look:
+                print(f"\nThe same processes again, after {args.late_look:g} s more load each (--late-look):")
+                late_rows = report(late_results, args.endpoints, targets, baseline, start_orders)
 
         profiles: dict[str, Any] = {}
         if args.profile:
@@ -1119,6 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
                 "floor_read_tx": not args.floor_autocommit_reads,
                 "compare": args.compare,
                 "restart_each_round": args.restart_each_round,
+                "late_look_s": args.late_look,
                 "noise_cv_percent_before_after": [round(x, 1) for x in noise] if noise else None,
             }
         )
@@ -1128,6 +1153,7 @@ def main(argv: list[str] | None = None) -> int:
                 "summary": rows,
                 "runs": [asdict(r) for r in results],
                 "slices": slice_results,
+                **({"late_summary": late_rows, "late_runs": [asdict(r) for r in late_results]} if late_rows else {}),
                 "profiles": profiles,
             },
             indent=2,
