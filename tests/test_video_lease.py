@@ -12,11 +12,13 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import select, text, update
@@ -26,11 +28,11 @@ from app import create_app
 from app.plugins.video import MEDIA_STATE_KEY, VideoPlugin
 from domain.video import runner as runner_module
 from domain.video.models import JobStatus, VideoJob
-from domain.video.runner import JobCancelledError, VideoJobRunner, reap
+from domain.video.runner import JobCancelledError, RunOutcome, VideoJobRunner, reap
 from domain.video.schemas import ProcessingType
 from domain.video.watch import SessionFactory
 from tests.backends import backend
-from tests.conftest import ALL_SCOPES, Api, make_settings, serve
+from tests.conftest import ALL_SCOPES, Actor, Api, make_settings, serve
 from tests.factories import NewUserFactory
 from tests.media_server import media_server
 from tests.videos import VideoSpec, VideoTruth, render_video
@@ -215,9 +217,28 @@ class HeldProgressWrites:
         return session
 
 
-async def test_a_cancel_request_stops_the_job_without_cutting_off_a_write(tmp_path: Path, clip: VideoTruth) -> None:
-    """A cancel request, found by the lease's renewal while the work is in the middle of a progress
-    write: the work is interrupted, its write first ends whole, and the job ends cancelled."""
+@dataclass
+class HeldAttempt:
+    """An attempt of a job, on :class:`HeldProgressWrites`, with its first progress write held."""
+
+    app: Litestar
+    client: httpx.AsyncClient
+    session: AsyncSession
+    owner: Actor
+    job_id: UUID
+    writes: HeldProgressWrites
+    task: asyncio.Task[RunOutcome]
+
+    async def row(self) -> VideoJob:
+        self.session.expire_all()
+        return (await self.session.execute(select(VideoJob).where(VideoJob.id == self.job_id))).scalar_one()
+
+
+@contextlib.asynccontextmanager
+async def held_attempt(
+    tmp_path: Path, clip: VideoTruth, *, at: Literal["update", "commit"], heartbeat_seconds: float
+) -> AsyncIterator[HeldAttempt]:
+    """A job on ``clip`` (PostgreSQL), its attempt started, once its first progress write is held."""
     async with backend("postgres", tmp_path) as env:
         app = create_app(make_settings(env))
         plugin = app.plugins.get(VideoPlugin)
@@ -225,19 +246,25 @@ async def test_a_cancel_request_stops_the_job_without_cutting_off_a_write(tmp_pa
             owner = await Api(app, client, env).actor(scopes=ALL_SCOPES)
             with media_server(clip.path.parent) as source:
                 job_id = await queued_job(session, owner.id, source.url(f"/files/{clip.path.name}"))
-                writes = HeldProgressWrites(at="update")
-                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=0.05).run(job_id))
+                writes = HeldProgressWrites(at)
+                task = asyncio.create_task(writes.runner(app, heartbeat_seconds).run(job_id))
                 await asyncio.wait_for(writes.held.wait(), 30)
-                cancelled = await client.delete(f"/video/jobs/{job_id}", headers=owner.headers)
-                await asyncio.wait_for(writes.lease_saw_cancel.wait(), 30)
-                writes.release.set()  # after the lease has interrupted the work (no await between the two)
-                outcome = await asyncio.wait_for(attempt, 60)
-            session.expire_all()
-            row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+                yield HeldAttempt(app, client, session, owner, job_id, writes, task)
+
+
+async def test_a_cancel_request_stops_the_job_without_cutting_off_a_write(tmp_path: Path, clip: VideoTruth) -> None:
+    """A cancel request, found by the lease's renewal while the work is in the middle of a progress
+    write: the work is interrupted, its write first ends whole, and the job ends cancelled."""
+    async with held_attempt(tmp_path, clip, at="update", heartbeat_seconds=0.05) as attempt:
+        cancelled = await attempt.client.delete(f"/video/jobs/{attempt.job_id}", headers=attempt.owner.headers)
+        await asyncio.wait_for(attempt.writes.lease_saw_cancel.wait(), 30)
+        attempt.writes.release.set()  # after the lease has interrupted the work (no await between the two)
+        outcome = await asyncio.wait_for(attempt.task, 60)
+        row = await attempt.row()
     assert cancelled.status_code == 204
     assert outcome.status is JobStatus.CANCELLED
     assert (row.status, row.error) == (JobStatus.CANCELLED, "cancelled")
-    assert writes.log == ["committed"]  # the write in flight, and no other: the job stopped there
+    assert attempt.writes.log == ["committed"]  # the write in flight, and no other: the job stopped there
 
 
 async def test_a_shutdown_leaves_the_job_to_the_reaper_without_cutting_off_a_write(
@@ -246,26 +273,18 @@ async def test_a_shutdown_leaves_the_job_to_the_reaper_without_cutting_off_a_wri
     """A worker's shutdown cancels its attempts: an attempt cancelled between the UPDATE and the
     COMMIT of a progress write first commits it; the cancellation then goes on up, and the job's row
     is left running and unlocked, for the reaper."""
-    async with backend("postgres", tmp_path) as env:
-        app = create_app(make_settings(env))
-        plugin = app.plugins.get(VideoPlugin)
-        async with serve(app) as client, plugin.sessions() as session:
-            owner = await Api(app, client, env).create_user(NewUserFactory.build())
-            with media_server(clip.path.parent) as source:
-                job_id = await queued_job(session, owner, source.url(f"/files/{clip.path.name}"))
-                writes = HeldProgressWrites(at="commit")
-                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=600).run(job_id))
-                await asyncio.wait_for(writes.held.wait(), 30)  # the row is locked by the write
-                attempt.cancel()
-                await asyncio.sleep(0)  # the cancellation is delivered
-                writes.release.set()
-                with pytest.raises(asyncio.CancelledError):
-                    await asyncio.wait_for(attempt, 30)
-            await session.execute(text("SET LOCAL lock_timeout = '2s'"))  # a lock still held fails here
-            await session.execute(update(VideoJob).where(VideoJob.id == job_id).values(error="checked"))
-            await session.commit()
-            row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
-    assert writes.log == ["committed"]
+    async with held_attempt(tmp_path, clip, at="commit", heartbeat_seconds=600) as attempt:  # the row is locked
+        attempt.task.cancel()
+        await asyncio.sleep(0)  # the cancellation is delivered
+        attempt.writes.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(attempt.task, 30)
+        session = attempt.session
+        await session.execute(text("SET LOCAL lock_timeout = '2s'"))  # a lock still held fails here
+        await session.execute(update(VideoJob).where(VideoJob.id == attempt.job_id).values(error="checked"))
+        await session.commit()
+        row = await attempt.row()
+    assert attempt.writes.log == ["committed"]
     assert (row.status, row.attempts, row.progress, row.error) == (JobStatus.RUNNING, 1, 0.05, "checked")
 
 
@@ -275,38 +294,24 @@ async def test_a_shutdown_during_a_cancel_request_goes_on_up_and_the_job_still_e
     """The lease interrupts the work for a cancel request, and the worker shuts down in the same
     moment: the attempt stops as a shutdown (the worker must not take another job), with its write
     whole; the job, left to the reaper, is settled cancelled by the next worker."""
-    async with backend("postgres", tmp_path) as env:
-        app = create_app(make_settings(env))
-        plugin = app.plugins.get(VideoPlugin)
-        async with serve(app) as client, plugin.sessions() as session:
-            owner = await Api(app, client, env).actor(scopes=ALL_SCOPES)
-            with media_server(clip.path.parent) as source:
-                job_id = await queued_job(session, owner.id, source.url(f"/files/{clip.path.name}"))
-                writes = HeldProgressWrites(at="update")
-                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=0.05).run(job_id))
-                await asyncio.wait_for(writes.held.wait(), 30)
-                cancelled = await client.delete(f"/video/jobs/{job_id}", headers=owner.headers)
-                await asyncio.wait_for(writes.lease_saw_cancel.wait(), 30)
-                attempt.cancel()  # the shutdown
-                writes.release.set()
-                with pytest.raises(asyncio.CancelledError):
-                    await asyncio.wait_for(attempt, 30)
-                session.expire_all()
-                left = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
-                left_as = (left.status, left.cancel_requested)
-                await session.execute(
-                    update(VideoJob)
-                    .where(VideoJob.id == job_id)
-                    .values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1))  # its lease goes stale
-                )
-                await session.commit()
-                media = app.state[MEDIA_STATE_KEY]
-                assert await reap(plugin.sessions, media, plugin.policy, requeue_after=3600) == [job_id]
-                next_worker = await asyncio.wait_for(plugin.build_runner(app).run(job_id), 30)
-            session.expire_all()
-            row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+    async with held_attempt(tmp_path, clip, at="update", heartbeat_seconds=0.05) as attempt:
+        cancelled = await attempt.client.delete(f"/video/jobs/{attempt.job_id}", headers=attempt.owner.headers)
+        await asyncio.wait_for(attempt.writes.lease_saw_cancel.wait(), 30)
+        attempt.task.cancel()  # the shutdown
+        attempt.writes.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(attempt.task, 30)
+        left = await attempt.row()
+        left_as = (left.status, left.cancel_requested)
+        left.heartbeat_at = datetime.now(UTC) - timedelta(hours=1)  # its lease goes stale
+        await attempt.session.commit()
+        plugin = attempt.app.plugins.get(VideoPlugin)
+        media = attempt.app.state[MEDIA_STATE_KEY]
+        assert await reap(plugin.sessions, media, plugin.policy, requeue_after=3600) == [attempt.job_id]
+        next_worker = await asyncio.wait_for(plugin.build_runner(attempt.app).run(attempt.job_id), 30)
+        row = await attempt.row()
     assert cancelled.status_code == 204
-    assert writes.log == ["committed"]
+    assert attempt.writes.log == ["committed"]
     assert left_as == (JobStatus.RUNNING, True)
     assert next_worker.status is None  # nothing to run: the job was settled instead
     assert (row.status, row.error, row.attempts) == (JobStatus.CANCELLED, "cancelled", 1)
@@ -318,21 +323,12 @@ async def test_a_stopping_attempt_waits_for_a_stuck_write_only_so_long(
     """A write that the database does not answer holds a worker's shutdown up only for the grace
     period; it is not cut off either: it ends on its own when the database answers."""
     monkeypatch.setattr(runner_module, "STOP_GRACE_SECONDS", 0.2)
-    async with backend("postgres", tmp_path) as env:
-        app = create_app(make_settings(env))
-        plugin = app.plugins.get(VideoPlugin)
-        async with serve(app) as client, plugin.sessions() as session:
-            owner = await Api(app, client, env).create_user(NewUserFactory.build())
-            with media_server(clip.path.parent) as source:
-                job_id = await queued_job(session, owner, source.url(f"/files/{clip.path.name}"))
-                writes = HeldProgressWrites(at="commit")
-                attempt = asyncio.create_task(writes.runner(app, heartbeat_seconds=600).run(job_id))
-                await asyncio.wait_for(writes.held.wait(), 30)
-                attempt.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await asyncio.wait_for(attempt, 10)
-                stopped_with = list(writes.log)
-                writes.release.set()  # the database answers
-                await until_row(plugin, job_id, lambda row: row.progress == 0.05)
+    async with held_attempt(tmp_path, clip, at="commit", heartbeat_seconds=600) as attempt:
+        attempt.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(attempt.task, 10)
+        stopped_with = list(attempt.writes.log)
+        attempt.writes.release.set()  # the database answers
+        await until_row(attempt.app.plugins.get(VideoPlugin), attempt.job_id, lambda row: row.progress == 0.05)
     assert stopped_with == []  # neither cut off nor waited for
-    assert writes.log == ["committed"]
+    assert attempt.writes.log == ["committed"]
