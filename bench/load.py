@@ -909,9 +909,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="after each round's measurement, load every copy SECONDS more (as the warm-up does) and measure\n"
-        "the same processes again: whether older processes pay less, paired within each round (reported\n"
-        "apart; results.json keeps them as late_runs, which --report-only does not pool)",
+        help="with --restart-each-round: after each round's measurement, load every copy SECONDS more (as the\n"
+        "warm-up does) and measure the same processes again: do older processes pay less? Reported apart,\n"
+        "then as the per-round difference of the two looks' ratios; results.json keeps them as late_runs\n"
+        "(without their slices), which --report-only pools apart from the first look; --record names the\n"
+        "file <stamp>-<compare>-latelook.json, out of the runs of record's globs",
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database at the end")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/<stamp>)")
@@ -940,6 +942,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--restart-each-round is for the comparisons of service copies (tracing, control)")
     if args.threads > args.connections:
         parser.error("--threads must not exceed --connections")
+    if args.late_look < 0 or (args.late_look and not args.restart_each_round):
+        # without restarts, every first look after round 1 would follow the round before's late load
+        parser.error("--late-look takes positive seconds, with --restart-each-round")
     args.profile = args.profile or args.profile_only
     return args
 
@@ -952,19 +957,61 @@ def keep_record(results_json: str, stamp: str, compare: str, records_dir: Path =
     return record
 
 
-def pooled_runs(results: list[dict[str, Any]]) -> list[WrkResult]:
-    """The runs of several results.json files of one comparison as one run's: each file's rounds are
-    renumbered after the previous files' by a multiple of the comparison's start orders, so that
-    rounds do not collide and each keeps its place in the start-order rotation."""
+def pooled_runs(results: list[dict[str, Any]], key: str = "runs") -> list[WrkResult]:
+    """The runs (``key``: or the ``late_runs`` of ``--late-look``) of several results.json files of
+    one comparison as one run's: each file's rounds are renumbered after the previous files' by a
+    multiple of the comparison's start orders, so that rounds do not collide and each keeps its
+    place in the start-order rotation (the same numbers for both keys)."""
     comparisons = {result["machine"]["compare"] for result in results}
     if len(comparisons) != 1:
         raise SystemExit(f"--report-only pools runs of one comparison, not {sorted(comparisons)}")
     orders = len(COMPARISONS[comparisons.pop()][0])
     runs: list[WrkResult] = []
+    offset = 0
     for result in results:
-        offset = (max(run.round for run in runs) // orders + 1) * orders if runs else 0
-        runs += [replace(WrkResult(**run), round=run["round"] + offset) for run in result["runs"]]
+        runs += [replace(WrkResult(**run), round=run["round"] + offset) for run in result[key]]
+        offset += (max(run["round"] for run in result["runs"]) // orders + 1) * orders
     return runs
+
+
+def report_late_look(
+    results: list[WrkResult],
+    late_results: list[WrkResult],
+    endpoints: list[str],
+    targets: tuple[str, ...],
+    baseline: str,
+) -> list[dict[str, Any]]:
+    """``--late-look``: per round, each target's ratio x/baseline at the late look less the same
+    processes' ratio at the first look, printed and returned: the pairs cancel what the machine does
+    between rounds, so this answers "do older processes pay less?" better than the two reports apart."""
+
+    def round_ratios(runs: list[WrkResult], mode: str, target: str) -> dict[int, float]:
+        of = {t: [r for r in runs if r.endpoint == mode and r.target == t] for t in (target, baseline)}
+        return {run.round: run.rps / base.rps for run, base in paired_by_round(of[target], of[baseline]) if base.rps}
+
+    rows: list[dict[str, Any]] = []
+    print("\nOlder less young, per round (the late look's ratio x/off less the first look's, same processes):")
+    for mode in endpoints:
+        for target in targets:
+            if target == baseline:
+                continue
+            young, late = round_ratios(results, mode, target), round_ratios(late_results, mode, target)
+            differences = [late[n] - young[n] for n in sorted(young) if n in late]
+            row = {
+                "endpoint": ENDPOINTS[mode],
+                "target": target,
+                "rounds": len(differences),
+                "median_difference": round(median(differences), 3) if differences else None,
+                "median_difference_interval": _rounded(median_interval(differences)),
+                "mean_difference": round(statistics.fmean(differences), 3) if differences else None,
+            }
+            rows.append(row)
+            low, high = row["median_difference_interval"]
+            print(
+                f"  {row['endpoint']:<20} {target:<9} median {row['median_difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+                f"  mean {row['mean_difference']:+.3f}  ({len(differences)} rounds)"
+            )
+    return rows
 
 
 def report_again(paths: list[Path], restarted_each_round: bool) -> int:
@@ -983,7 +1030,13 @@ def report_again(paths: list[Path], restarted_each_round: bool) -> int:
     targets, baseline = COMPARISONS[results[0]["machine"]["compare"]]
     restarted = all(result["machine"].get("restart_each_round", restarted_each_round) for result in results)
     endpoints = list(dict.fromkeys(run.endpoint for run in runs))
-    report(runs, endpoints, targets, baseline, len(targets) if restarted else None)
+    start_orders = len(targets) if restarted else None
+    report(runs, endpoints, targets, baseline, start_orders)
+    if all(result.get("late_runs") for result in results):  # every file made with --late-look
+        late_runs = pooled_runs(results, "late_runs")
+        print("\nThe same processes again, later (--late-look):")
+        report(late_runs, endpoints, targets, baseline, start_orders)
+        report_late_look(runs, late_runs, endpoints, targets, baseline)
     return 0
 
 
@@ -1063,17 +1116,18 @@ def main(argv: list[str] | None = None) -> int:
         results: list[WrkResult] = []
         late_results: list[WrkResult] = []  # --late-look: the same processes, measured again later
         late_rows: list[dict[str, Any]] = []
+        late_differences: list[dict[str, Any]] = []
         # with --slices: each slice's own result, its place in the round and the target loaded before it
         slice_results: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         noise: tuple[float, float] | None = None
         if not args.profile_only:
 
-            def warm_up() -> None:
-                if args.warmup > 0:
+            def warm_up(seconds: float, order: tuple[str, ...] = targets) -> None:
+                if seconds > 0:
                     for mode in args.endpoints:
-                        for target in targets:
-                            run_wrk(by_name[target].port, mode, token_for[mode], ids_file, args.warmup, args, target, 0)
+                        for target in order:
+                            run_wrk(by_name[target].port, mode, token_for[mode], ids_file, seconds, args, target, 0)
 
             def measure(round_no: int, order: tuple[str, ...], into: list[WrkResult], look: str = "") -> None:
                 for mode in args.endpoints:
@@ -1105,20 +1159,17 @@ def main(argv: list[str] | None = None) -> int:
                         )
 
             noise_before = machine_noise()
-            warm_up()
+            warm_up(args.warmup)
             if args.warmup > 0:
                 log("warm-up done")
             for round_no in range(1, args.rounds + 1):
                 order = targets if round_no % 2 else tuple(reversed(targets))
                 if args.restart_each_round and round_no > 1:
                     restart_services(by_name, service_env_of, round_no, servers, out_dir)
-                    warm_up()
+                    warm_up(args.warmup)
                 measure(round_no, order, results)
                 if args.late_look:
-                    for mode in args.endpoints:
-                        for target in order:
-                            port = by_name[target].port
-                            run_wrk(port, mode, token_for[mode], ids_file, args.late_look, args, target, 0)
+                    warm_up(args.late_look, order)
                     measure(round_no, order, late_results, " (late)")
             noise = (noise_before, machine_noise())
             start_orders = len(targets) if args.restart_each_round else None
@@ -1126,6 +1177,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.late_look:
                 print(f"\nThe same processes again, after {args.late_look:g} s more load each (--late-look):")
                 late_rows = report(late_results, args.endpoints, targets, baseline, start_orders)
+                late_differences = report_late_look(results, late_results, args.endpoints, targets, baseline)
 
         profiles: dict[str, Any] = {}
         if args.profile:
@@ -1153,14 +1205,23 @@ def main(argv: list[str] | None = None) -> int:
                 "summary": rows,
                 "runs": [asdict(r) for r in results],
                 "slices": slice_results,
-                **({"late_summary": late_rows, "late_runs": [asdict(r) for r in late_results]} if late_rows else {}),
+                **(
+                    {
+                        "late_summary": late_rows,
+                        "late_differences": late_differences,
+                        "late_runs": [asdict(r) for r in late_results],
+                    }
+                    if late_rows
+                    else {}
+                ),
                 "profiles": profiles,
             },
             indent=2,
         )
         (out_dir / "results.json").write_text(results_json)
         if args.record:
-            log(f"kept as a run of record: {keep_record(results_json, stamp, args.compare).relative_to(REPO_ROOT)}")
+            kind = f"{args.compare}-latelook" if args.late_look else args.compare
+            log(f"kept as a run of record: {keep_record(results_json, stamp, kind).relative_to(REPO_ROOT)}")
         print(
             f"\nwrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.duration:g}s per endpoint and app; "
             f"{info['cpus']} CPUs ({info['cpu']}) shared by wrk, both apps and PostgreSQL {info['postgresql']}; "
@@ -1172,7 +1233,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"the rounds, {noise[1]:.1f} % after; a quiet machine gives 1-3 %"
             )
         print(f"results: {out_dir / 'results.json'}  (total {time.monotonic() - started:.0f}s)")
-        failed = [r for r in rows if r["errors"]]
+        failed = [r for r in rows + late_rows if r["errors"]]
         return 1 if failed else 0
     finally:
         for server in servers:

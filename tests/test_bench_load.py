@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.load import RECORDS_DIR, WrkResult, keep_record, pooled_runs, slice_order
+from bench.load import RECORDS_DIR, WrkResult, keep_record, pooled_runs, report_late_look, slice_order
 
 
 def results_file(compare: str, targets: tuple[str, ...], rounds: int) -> dict[str, Any]:
@@ -68,3 +68,27 @@ def test_slices_alternate_and_the_middle_copy_is_followed_by_both_ends_alike() -
     followers = Counter(after for before, after in pairwise(sequence) if before == "trace100")
     assert followers == Counter({"off": 2, "trace10": 2})
     assert slice_order(("off", "trace10"), 1) == ["off", "trace10"]
+
+
+def test_late_looks_pool_on_the_rounds_of_their_first_looks_and_give_each_rounds_difference() -> None:
+    """``--late-look`` files: the late runs of round r pair with the first runs of round r, also
+    when several files are pooled, and the report gives each target's per-round difference."""
+
+    def with_late_look(rounds: int, late_rps: float) -> dict[str, Any]:
+        result = results_file("tracing", ("off", "trace100", "trace10"), rounds)
+        result["late_runs"] = [
+            {**run, "rps": late_rps if run["target"] == "trace10" else run["rps"]} for run in result["runs"]
+        ]
+        return result
+
+    files = [with_late_look(5, 550.0), with_late_look(4, 450.0)]  # trace10: +0.1 later, then -0.1
+    runs, late_runs = pooled_runs(files), pooled_runs(files, "late_runs")
+    assert sorted((r.round, r.target) for r in runs) == sorted((r.round, r.target) for r in late_runs)
+    rows = {
+        row["target"]: row for row in report_late_look(runs, late_runs, ["get"], ("off", "trace100", "trace10"), "off")
+    }
+    assert set(rows) == {"trace100", "trace10"}
+    assert (rows["trace100"]["rounds"], rows["trace100"]["median_difference"]) == (9, 0.0)
+    assert rows["trace10"]["rounds"] == 9
+    assert rows["trace10"]["median_difference"] == pytest.approx(0.1)  # five rounds of +0.1, four of -0.1
+    assert rows["trace10"]["mean_difference"] == pytest.approx((5 * 0.1 - 4 * 0.1) / 9, abs=1e-3)

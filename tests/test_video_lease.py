@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -144,14 +145,15 @@ class HeldProgressWrites:
     """The work's progress writes, the first of them held at one point (``at``: before its UPDATE, or
     between its UPDATE and its COMMIT, holding the row's lock) until ``release`` is set; ``held`` says
     when it is there. ``log`` has "committed" for each progress write that ended and "cut off" for
-    one cancelled while held. ``lease_saw_cancel`` is set when a renewal of the lease finds the job
-    cancelled, just before the lease interrupts the work."""
+    one cancelled while held; ``committed`` is set at the first commit. ``lease_saw_cancel`` is set
+    when a renewal of the lease finds the job cancelled, just before the lease interrupts the work."""
 
     def __init__(self, at: Literal["update", "commit"]) -> None:
         self.at = at
         self.log: list[str] = []
         self.held = asyncio.Event()
         self.release = asyncio.Event()
+        self.committed = asyncio.Event()
         self.lease_saw_cancel = asyncio.Event()
         self._progress_write: ContextVar[bool] = ContextVar("progress_write", default=False)
 
@@ -209,6 +211,7 @@ class HeldProgressWrites:
                         await self._hold("commit")
                         await commit()
                         self.log.append("committed")
+                        self.committed.set()
 
                     opened.execute = held_execute  # type: ignore[method-assign]
                     opened.commit = held_commit  # type: ignore[method-assign]
@@ -248,8 +251,14 @@ async def held_attempt(
                 job_id = await queued_job(session, owner.id, source.url(f"/files/{clip.path.name}"))
                 writes = HeldProgressWrites(at)
                 task = asyncio.create_task(writes.runner(app, heartbeat_seconds).run(job_id))
-                await asyncio.wait_for(writes.held.wait(), 30)
-                yield HeldAttempt(app, client, session, owner, job_id, writes, task)
+                try:
+                    await asyncio.wait_for(writes.held.wait(), 30)
+                    yield HeldAttempt(app, client, session, owner, job_id, writes, task)
+                finally:  # a failed test leaves no attempt running into the teardown
+                    writes.release.set()
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
 
 
 async def test_a_cancel_request_stops_the_job_without_cutting_off_a_write(tmp_path: Path, clip: VideoTruth) -> None:
@@ -320,15 +329,20 @@ async def test_a_shutdown_during_a_cancel_request_goes_on_up_and_the_job_still_e
 async def test_a_stopping_attempt_waits_for_a_stuck_write_only_so_long(
     tmp_path: Path, clip: VideoTruth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write that the database does not answer holds a worker's shutdown up only for the grace
-    period; it is not cut off either: it ends on its own when the database answers."""
-    monkeypatch.setattr(runner_module, "STOP_GRACE_SECONDS", 0.2)
+    """A write that the database does not answer holds a worker's shutdown up for the grace period
+    and no longer; it is not cut off either: it ends on its own when the database answers."""
+    monkeypatch.setattr(runner_module, "STOP_GRACE_SECONDS", 0.5)
     async with held_attempt(tmp_path, clip, at="commit", heartbeat_seconds=600) as attempt:
+        started = time.monotonic()
         attempt.task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(attempt.task, 10)
+        stopped_after = time.monotonic() - started
         stopped_with = list(attempt.writes.log)
         attempt.writes.release.set()  # the database answers
-        await until_row(attempt.app.plugins.get(VideoPlugin), attempt.job_id, lambda row: row.progress == 0.05)
-    assert stopped_with == []  # neither cut off nor waited for
+        await asyncio.wait_for(attempt.writes.committed.wait(), 10)
+        row = await attempt.row()
+    assert 0.5 <= stopped_after < 5
+    assert stopped_with == []  # neither cut off nor waited for to its end
     assert attempt.writes.log == ["committed"]
+    assert row.progress == 0.05
