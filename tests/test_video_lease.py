@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -220,7 +219,7 @@ class HeldProgressWrites:
         return session
 
 
-@dataclass
+@dataclasses.dataclass
 class HeldAttempt:
     """An attempt of a job, on :class:`HeldProgressWrites`, with its first progress write held."""
 
