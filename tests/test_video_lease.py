@@ -345,3 +345,38 @@ async def test_a_stopping_attempt_waits_for_a_stuck_write_only_so_long(
     assert stopped_with == []  # neither cut off nor waited for to its end
     assert attempt.writes.log == ["committed"]
     assert row.progress == 0.05
+
+
+async def test_a_shutdown_while_the_claim_waits_for_a_connection_leaves_the_job_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker told to stop while its claim still waits for a pooled connection has written nothing:
+    the job stays queued, its attempts untouched, for the next worker; it is not claimed behind the
+    stopped worker's back, to wait running for the reaper with one attempt used up."""
+    monkeypatch.setattr(runner_module, "STOP_GRACE_SECONDS", 2.0)  # how long the old way held the stop up
+    async with backend("postgres", tmp_path) as env:
+        app = create_app(make_settings(env, db_pool_size=1, db_max_overflow=0))
+        plugin = app.plugins.get(VideoPlugin)
+        async with serve(app) as client, plugin.sessions() as session:
+            owner = await Api(app, client, env).create_user(NewUserFactory.build())
+            job_id = await queued_job(session, owner, "http://127.0.0.1:9/never-fetched.mp4")
+            await session.connection()  # the pool's one connection, held
+            runner = plugin.build_runner(app)
+            claiming = asyncio.Event()
+
+            def sessions() -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+                claiming.set()
+                return plugin.sessions()
+
+            runner._sessions = sessions
+            attempt = asyncio.create_task(runner.run(job_id))
+            await asyncio.wait_for(claiming.wait(), 10)  # the claim waits for the held connection
+            attempt.cancel()  # the shutdown
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(attempt, 10)
+            await session.rollback()  # the connection goes back to the pool
+            # whatever the stopped attempt left running gets the connection now, and ends
+            await asyncio.wait_for(asyncio.gather(*runner_module._UNAWAITED, return_exceptions=True), 10)
+            async with asyncio.timeout(5):  # the cancelled wait did not lose the pool's connection
+                row = (await session.execute(select(VideoJob).where(VideoJob.id == job_id))).scalar_one()
+    assert (row.status, row.attempts, row.started_at) == (JobStatus.QUEUED, 0, None)

@@ -95,18 +95,25 @@ _UNAWAITED: set[asyncio.Future[Any]] = set()
 """Writes whose caller was cancelled, kept referenced until they end (the loop keeps tasks only weakly)."""
 
 
-async def _whole(write: Awaitable[T]) -> T:
+async def _whole(write: Awaitable[T], *, begun: asyncio.Event | None = None) -> T:
     """Await a write of the job's row to its end, even when the caller is cancelled meanwhile (a cancel
     request, a worker's shutdown): the cancellation is raised once the write has ended, or after
     ``STOP_GRACE_SECONDS`` if it has not (a database that stopped answering), the write going on alone.
 
     Why: a write cut off half-way is lost, and a transaction cut off between its UPDATE and its COMMIT
     can keep holding the row's lock when SQLAlchemy cannot give its connection back cleanly; every
-    later write of the job, its final status included, would then wait on that lock for ever."""
+    later write of the job, its final status included, would then wait on that lock for ever.
+
+    ``begun``, when given, is set by the write once it holds its connection: a cancellation before
+    that (while it waits for a pooled connection) stops the write too, since nothing is written yet."""
     task = asyncio.ensure_future(write)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
+        if begun is not None and not begun.is_set():
+            # the write is suspended before its first statement: setting ``begun`` and issuing that
+            # statement happen in one step of the task, so this cancellation lands before either
+            task.cancel()
         _UNAWAITED.add(task)
         task.add_done_callback(_ended_unawaited)
         _, pending = await asyncio.wait([task], timeout=STOP_GRACE_SECONDS)
@@ -144,7 +151,8 @@ class VideoJobRunner:
     async def run(self, job_id: UUID, heartbeat: Heartbeat | None = None) -> RunOutcome:
         """One attempt of the job. Cancelled (a worker's shutdown), it leaves the job ``running`` for
         the reaper to retry; no write of the job's row is ever cut off half-way (see :func:`_whole`)."""
-        claim = await _whole(self._claim(job_id))
+        connected = asyncio.Event()
+        claim = await _whole(self._claim(job_id, connected), begun=connected)
         if claim is None:
             return RunOutcome(None)
         logger.info("job %s: attempt %d (%s)", job_id, claim.attempt, claim.processing_type.value)
@@ -164,9 +172,13 @@ class VideoJobRunner:
 
     # the row ------------------------------------------------------------------------------------
 
-    async def _claim(self, job_id: UUID) -> _Claim | None:
-        now = _now()
+    async def _claim(self, job_id: UUID, connected: asyncio.Event) -> _Claim | None:
+        """Claim the queued job (see :meth:`run`); ``connected`` is set once a pooled connection is held,
+        before the first statement: a shutdown while the claim waits for one does not use up an attempt."""
         async with self._sessions() as session:
+            await session.connection()
+            connected.set()
+            now = _now()
             row = (
                 await session.execute(
                     update(VideoJob)
