@@ -140,6 +140,20 @@ async def test_a_renewal_in_flight_when_the_work_ends_is_not_cut_off(tmp_path: P
     assert "cut off" not in renewals
 
 
+def runner_on(app: Litestar, sessions: SessionFactory, **policy: Any) -> VideoJobRunner:
+    """The app's runner, on ``sessions`` and with the given fields of its policy changed."""
+    base = app.plugins.get(VideoPlugin).build_runner(app)
+    return VideoJobRunner(
+        sessions,
+        fetcher=base.fetcher,
+        analyzer=base.analyzer,
+        thumbnails=base.thumbnails,
+        clips=base.clips,
+        media=base.media,
+        policy=dataclasses.replace(base.policy, **policy),
+    )
+
+
 class HeldProgressWrites:
     """The work's progress writes, the first of them held at one point (``at``: before its UPDATE, or
     between its UPDATE and its COMMIT, holding the row's lock) until ``release`` is set; ``held`` says
@@ -158,17 +172,8 @@ class HeldProgressWrites:
 
     def runner(self, app: Litestar, heartbeat_seconds: float) -> VideoJobRunner:
         """The app's runner on these writes, writing progress after every batch of frames."""
-        plugin = app.plugins.get(VideoPlugin)
-        base = plugin.build_runner(app)
-        runner = VideoJobRunner(
-            self._sessions(plugin.sessions),
-            fetcher=base.fetcher,
-            analyzer=base.analyzer,
-            thumbnails=base.thumbnails,
-            clips=base.clips,
-            media=base.media,
-            policy=dataclasses.replace(base.policy, heartbeat_seconds=heartbeat_seconds, progress_every_seconds=0.0),
-        )
+        sessions = self._sessions(app.plugins.get(VideoPlugin).sessions)
+        runner = runner_on(app, sessions, heartbeat_seconds=heartbeat_seconds, progress_every_seconds=0.0)
         renew = runner.renew
 
         async def marked_renew(claim: Any, **values: Any) -> None:
@@ -361,15 +366,13 @@ async def test_a_shutdown_while_the_claim_waits_for_a_connection_leaves_the_job_
             owner = await Api(app, client, env).create_user(NewUserFactory.build())
             job_id = await queued_job(session, owner, "http://127.0.0.1:9/never-fetched.mp4")
             await session.connection()  # the pool's one connection, held
-            runner = plugin.build_runner(app)
             claiming = asyncio.Event()
 
             def sessions() -> contextlib.AbstractAsyncContextManager[AsyncSession]:
                 claiming.set()
                 return plugin.sessions()
 
-            runner._sessions = sessions
-            attempt = asyncio.create_task(runner.run(job_id))
+            attempt = asyncio.create_task(runner_on(app, sessions).run(job_id))
             await asyncio.wait_for(claiming.wait(), 10)  # the claim waits for the held connection
             attempt.cancel()  # the shutdown
             with pytest.raises(asyncio.CancelledError):
