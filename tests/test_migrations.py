@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 import pytest
 from advanced_alchemy.base import metadata_registry
+from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Boolean, Connection, String, TableClause, column, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeEngine
 
 from app import create_app
 from app.plugins.database import DatabasePlugin
@@ -123,3 +128,88 @@ async def test_pods_starting_together_on_an_empty_database_migrate_it_once_witho
             assert (await database.schema.state(engine)).is_current
         finally:
             await engine.dispose()
+
+
+def _rows(table_name: str, /, **columns: TypeEngine[Any]) -> TableClause:
+    """A table of the schema as of an older revision, with the columns a test writes or reads."""
+    return table(table_name, *(column(key, type_) for key, type_ in columns.items()))
+
+
+_GUID, _WHEN = GUID(length=16), DateTimeUTC(timezone=True)
+_USERS = _rows(
+    "users",
+    id=_GUID,
+    email=String(),
+    password_hash=String(),
+    scopes=String(),
+    is_active=Boolean(),
+    created_at=_WHEN,
+    updated_at=_WHEN,
+)
+_PROJECTS = _rows("projects", id=_GUID, owner_id=_GUID, name=String(), created_at=_WHEN, updated_at=_WHEN)
+_TASKS = _rows(
+    "tasks",
+    id=_GUID,
+    project_id=_GUID,
+    owner_id=_GUID,
+    title=String(),
+    status=String(),
+    priority=String(),
+    created_at=_WHEN,
+    updated_at=_WHEN,
+)
+_TAGS = _rows("tags", id=_GUID, owner_id=_GUID, name=String(), created_at=_WHEN, updated_at=_WHEN)
+_TASK_TAGS = _rows("task_tags", task_id=_GUID, tag_id=_GUID)
+
+
+async def test_tags_that_differ_only_in_unicode_case_are_merged_keeping_their_tasks(empty_database: str) -> None:
+    """Before 0003 the unique index was SQL's ``lower(name)``, which does not fold ``ß`` (and lowers
+    ASCII only on SQLite): one owner could hold both ``Straße`` and ``STRASSE``. The upgrade
+    merges each such group into its oldest tag, and every task keeps it."""
+    app = create_app(Settings(database_url=empty_database, jwt_secret="x" * 40, db_auto_migrate=False))
+    database = app.plugins.get(DatabasePlugin)
+    engine: AsyncEngine = database.db_config.get_engine()
+    config = database.schema._commands.config
+
+    def migrate(connection: Connection, revision: str) -> None:
+        config.attributes["connection"] = connection
+        try:
+            command.upgrade(config, revision)
+        finally:
+            config.attributes.pop("connection", None)
+
+    owner, project, first_task, second_task = uuid4(), uuid4(), uuid4(), uuid4()
+    oldest, newer, other = uuid4(), uuid4(), uuid4()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    at = {"created_at": start, "updated_at": start}
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(migrate, "0002")
+            await connection.execute(
+                insert(_USERS).values(
+                    id=owner, email="o@example.com", password_hash="x", scopes="", is_active=True, **at
+                )
+            )
+            await connection.execute(insert(_PROJECTS).values(id=project, owner_id=owner, name="p", **at))
+            for task in (first_task, second_task):
+                await connection.execute(
+                    insert(_TASKS).values(
+                        id=task, project_id=project, owner_id=owner, title="t", status="todo", priority="normal", **at
+                    )
+                )
+            for minutes, (tag, name) in enumerate([(oldest, "Straße"), (newer, "STRASSE"), (other, "Film")]):
+                when = start + timedelta(minutes=minutes)
+                await connection.execute(
+                    insert(_TAGS).values(id=tag, owner_id=owner, name=name, created_at=when, updated_at=when)
+                )
+            links = [(first_task, oldest), (first_task, newer), (second_task, newer), (second_task, other)]
+            await connection.execute(insert(_TASK_TAGS), [{"task_id": t, "tag_id": g} for t, g in links])
+
+            await connection.run_sync(migrate, "head")
+
+            tags = (await connection.execute(select(_TAGS.c.id, _TAGS.c.name).order_by(_TAGS.c.name))).all()
+            assert [(tag_id, name) for tag_id, name in tags] == [(other, "Film"), (oldest, "Straße")]
+            kept = set((await connection.execute(select(_TASK_TAGS.c.task_id, _TASK_TAGS.c.tag_id))).all())
+            assert kept == {(first_task, oldest), (second_task, oldest), (second_task, other)}
+    finally:
+        await engine.dispose()

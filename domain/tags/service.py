@@ -8,14 +8,14 @@ from uuid import UUID
 
 import msgspec
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.base import Page
 from domain.errors import ConflictError, NotFoundError
 from domain.principal import Principal
 from domain.search import contains
-from domain.tags.models import Tag
+from domain.tags.models import Tag, tag_key
 from domain.tags.repository import TagRepository
 from domain.tags.schemas import TagCreate, TagOut
 
@@ -43,10 +43,11 @@ class TagService:
 
     async def create(self, data: TagCreate) -> TagOut:
         name = data.name.strip()
-        clash = await self._tags.get_one_or_none(Tag.owner_id == self._actor.id, func.lower(Tag.name) == name.lower())
+        key = tag_key(name)
+        clash = await self._tags.get_one_or_none(Tag.owner_id == self._actor.id, Tag.name_key == key)
         if clash is not None:
             raise ConflictError(f"a tag named {clash.name!r} already exists")
-        return to_tag_out(await self._tags.add(Tag(owner_id=self._actor.id, name=name)))
+        return to_tag_out(await self._tags.add(Tag(owner_id=self._actor.id, name=name, name_key=key)))
 
     async def delete(self, tag_id: UUID) -> None:
         tag = await self._tags.get_one_or_none(Tag.id == tag_id, *self._visible())
@@ -58,12 +59,12 @@ class TagService:
         """The owner's tags with these names, creating the missing ones.
 
         Safe under concurrency: two requests naming the same new tag both end up with
-        the one row (``INSERT ... ON CONFLICT DO NOTHING`` on the case-insensitive index).
+        the one row (``INSERT ... ON CONFLICT DO NOTHING`` on the unique index of :func:`tag_key`).
         """
         wanted: dict[str, str] = {}
         for raw in names:
             name = raw.strip()
-            wanted.setdefault(name.lower(), name)
+            wanted.setdefault(tag_key(name), name)
         if not wanted:
             return []
         found = await self._find(owner_id, wanted)
@@ -72,11 +73,11 @@ class TagService:
             session = self._tags.session
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            rows = [{"owner_id": owner_id, "name": name} for name in missing]
+            rows = [{"owner_id": owner_id, "name": name, "name_key": tag_key(name)} for name in missing]
             await session.execute(insert(Tag).values(rows).on_conflict_do_nothing())
             found = await self._find(owner_id, wanted)
         return [found[key] for key in wanted]
 
     async def _find(self, owner_id: UUID, wanted: dict[str, str]) -> dict[str, Tag]:
-        tags = await self._tags.get_many(Tag.owner_id == owner_id, func.lower(Tag.name).in_(builtins.list(wanted)))
-        return {tag.name.lower(): tag for tag in tags}
+        tags = await self._tags.get_many(Tag.owner_id == owner_id, Tag.name_key.in_(builtins.list(wanted)))
+        return {tag.name_key: tag for tag in tags}

@@ -6,13 +6,13 @@ from uuid import UUID
 
 import msgspec
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement
 
 from domain.base import Page
 from domain.errors import NotFoundError
 from domain.principal import Principal
 from domain.projects.service import ProjectService
-from domain.tags.models import Tag
+from domain.tags.models import Tag, tag_key
 from domain.tags.service import TagService
 from domain.tasks.models import Task, TaskStatus
 from domain.tasks.repository import TaskRepository
@@ -80,7 +80,7 @@ class TaskService:
         if status is not None:
             conditions.append(Task.status == status)
         if tag:
-            conditions.append(Task.tags.any(func.lower(Tag.name) == tag.strip().lower()))
+            conditions.append(Task.tags.any(Tag.name_key == tag_key(tag.strip())))
         tasks, total = await self._tasks.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("created_at", "desc"), *conditions
         )
