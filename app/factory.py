@@ -15,13 +15,14 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins import PluginProtocol
 from opentelemetry.trace import TracerProvider
 
-from app.auth import build_auth, principal_from_bearer
+from app.auth import PUBLIC_PATHS, build_auth, principal_from_bearer
 from app.cli import ServiceCLIPlugin
 from app.di import provide
 from app.di.plugin import DependencyRegistryPlugin, Overrides
 from app.di.providers import PASSWORD_HASHER_STATE_KEY, TOKEN_ISSUER_STATE_KEY, service_dependencies
 from app.errors import error_response, send_error_response
 from app.health import HealthPlugin
+from app.openapi_errors import ErrorResponsesPlugin
 from app.plugins.cache import CachePlugin
 from app.plugins.database import DatabasePlugin
 from app.plugins.http_client import HttpClientPlugin
@@ -145,6 +146,7 @@ def create_app(
     plugins += [
         HealthPlugin(interval=settings.health_check_interval, timeout=settings.health_check_timeout),
         ServiceCLIPlugin(),
+        ErrorResponsesPlugin(PUBLIC_PATHS, rate_limited=settings.rate_limit_enabled),
         DependencyRegistryPlugin(overrides or {}, telemetry.tracer),  # last: sees every registration
     ]
     dependencies = {

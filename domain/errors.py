@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+ROUTE_ERRORS = "errors"
+"""The ``opt`` key under which a route lists the error statuses only it answers, ``{status: why}``,
+for the OpenAPI document (the app documents the ones every route shares)."""
+
 
 class DomainError(Exception):
     """Base of every error a service raises on purpose."""

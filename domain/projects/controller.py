@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
 from domain.base import Page
+from domain.errors import ROUTE_ERRORS
 from domain.guards import require_scope
 from domain.pagination import Limit, Offset
 from domain.projects.schemas import ProjectCreate, ProjectOut, ProjectUpdate
@@ -20,7 +21,12 @@ class ProjectController(Controller):
     path = "/projects"
     tags = ["projects"]
 
-    @post("/", guards=[require_scope("projects:write")], summary="Create a project")
+    @post(
+        "/",
+        guards=[require_scope("projects:write")],
+        summary="Create a project",
+        opt={ROUTE_ERRORS: {409: "The caller has a project of that name"}},
+    )
     async def create_project(
         self, data: JSONBody[ProjectCreate], project_service: NamedDependency[ProjectService]
     ) -> Response[ProjectOut]:
@@ -43,7 +49,12 @@ class ProjectController(Controller):
     ) -> ProjectOut:
         return await project_service.get(project_id)
 
-    @patch("/{project_id:uuid}", guards=[require_scope("projects:write")], summary="Update a project")
+    @patch(
+        "/{project_id:uuid}",
+        guards=[require_scope("projects:write")],
+        summary="Update a project",
+        opt={ROUTE_ERRORS: {409: "The caller has another project of that name"}},
+    )
     async def update_project(
         self,
         project_id: FromPath[UUID],

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
 from domain.base import Page
+from domain.errors import ROUTE_ERRORS
 from domain.guards import require_scope
 from domain.pagination import Limit, Offset
 from domain.tags.schemas import TagCreate, TagOut
@@ -30,7 +31,12 @@ class TagController(Controller):
     ) -> Page[TagOut]:
         return await tag_service.list(limit=limit, offset=offset, q=q)
 
-    @post("/", guards=[require_scope("projects:write")], summary="Create a tag")
+    @post(
+        "/",
+        guards=[require_scope("projects:write")],
+        summary="Create a tag",
+        opt={ROUTE_ERRORS: {409: "The caller has a tag of that name, in any case"}},
+    )
     async def create_tag(self, data: JSONBody[TagCreate], tag_service: NamedDependency[TagService]) -> Response[TagOut]:
         tag = await tag_service.create(data)
         return Response(tag, status_code=201, headers={"Location": f"/tags/{tag.id}"})

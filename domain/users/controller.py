@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from domain.errors import ROUTE_ERRORS
 from domain.principal import Principal
 from domain.users.schemas import TokenRequest, TokenResponse, UserOut
 from domain.users.service import AuthService
@@ -25,6 +26,12 @@ class AuthController(Controller):
         exclude_from_auth=True,
         summary="Issue an access token (OAuth2 password grant)",
         response_headers=[ResponseHeader(name="Cache-Control", value="no-store")],
+        opt={
+            ROUTE_ERRORS: {
+                400: "An OAuth2 error (RFC 6749, 5.2): error is its code (invalid_grant, unsupported_grant_type, "
+                "invalid_scope), error_description says why; or a field of the form is invalid (detail)"
+            }
+        },
     )
     async def issue_token(
         self,

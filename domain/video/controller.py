@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import File, ServerSentEvent, ServerSentEventMessage
 
 from domain.base import Page
-from domain.errors import NotFoundError
+from domain.errors import ROUTE_ERRORS, NotFoundError
 from domain.guards import require_scope
 from domain.pagination import Limit, Offset
 from domain.video.job_schemas import JobAccepted, JobCompleted, JobOut
@@ -36,6 +36,15 @@ class VideoController(Controller):
         status_code=200,
         summary="Process a video given by URL (JSON) or uploaded (multipart/form-data)",
         request_max_body_size=None,  # the service streams uploads to disk and enforces VIDEO_MAX_BYTES itself
+        opt={
+            ROUTE_ERRORS: {
+                409: "The job was cancelled while the request waited for it",
+                413: "The video is larger than the service takes (VIDEO_MAX_BYTES)",
+                415: "Neither JSON with a video_url nor a multipart/form-data upload",
+                422: "The video cannot be fetched or decoded, or a field of the upload is invalid",
+                504: "The models did not answer in time",
+            }
+        },
     )
     async def process(
         self,
@@ -63,7 +72,11 @@ class VideoController(Controller):
     async def get_job(self, job_id: FromPath[UUID], video_service: NamedDependency[VideoJobService]) -> JobOut:
         return await video_service.get(job_id)
 
-    @delete("/jobs/{job_id:uuid}", summary="Cancel a queued or running job")
+    @delete(
+        "/jobs/{job_id:uuid}",
+        summary="Cancel a queued or running job",
+        opt={ROUTE_ERRORS: {409: "The job has already ended"}},
+    )
     async def cancel_job(self, job_id: FromPath[UUID], video_service: NamedDependency[VideoJobService]) -> None:
         await video_service.cancel(job_id)
 
