@@ -58,6 +58,17 @@ def _is_integrity_violation(exc: BaseException) -> bool:
     return any(isinstance(link, sa_exc.IntegrityError) for link in _chain(exc))
 
 
+def _is_unstorable_value(exc: BaseException) -> bool:
+    """A value the database refused (SQLSTATE class 22, "data exception": a NUL in text, a number
+    out of range): the schemas refuse such input first, so this is the backstop that keeps a missed
+    case from a 500. SQLAlchemy's asyncpg adapter raises these as its generic ``Error``, with the
+    SQLSTATE on it."""
+    return any(
+        isinstance(link, sa_exc.DataError) or str(getattr(link, "sqlstate", "")).startswith("22")
+        for link in _chain(exc)
+    )
+
+
 def _body(scope: Scope, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": message, "request_id": request_id(scope), **extra}
 
@@ -101,6 +112,9 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
         logger.warning("dependency unavailable: %s", type(exc).__name__, exc_info=exc)
         status, body = 503, _body(scope, "a dependency is unavailable, retry shortly")
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    elif _is_unstorable_value(exc):
+        logger.warning("the database refused a value of the request", exc_info=exc)  # a schema to tighten
+        status, body = 400, _body(scope, "a value of the request cannot be stored")
     elif isinstance(exc, aa.DuplicateKeyError) or _is_integrity_violation(exc):
         status, body = 409, _body(scope, "conflicts with an existing resource")
     else:

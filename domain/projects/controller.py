@@ -15,6 +15,7 @@ from domain.guards import require_scope
 from domain.pagination import Limit, Offset
 from domain.projects.schemas import ProjectCreate, ProjectOut, ProjectUpdate
 from domain.projects.service import ProjectService
+from domain.text import NUL_FREE
 
 
 class ProjectController(Controller):
@@ -39,7 +40,9 @@ class ProjectController(Controller):
         project_service: NamedDependency[ProjectService],
         limit: Limit = 20,
         offset: Offset = 0,
-        q: Annotated[str | None, Parameter(max_length=200, description="substring of the name")] = None,
+        q: Annotated[
+            str | None, Parameter(max_length=200, pattern=NUL_FREE, description="substring of the name")
+        ] = None,
     ) -> Page[ProjectOut]:
         return await project_service.list(limit=limit, offset=offset, q=q)
 

@@ -8,8 +8,9 @@ from uuid import UUID
 
 import msgspec
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
-Description = Annotated[str, msgspec.Meta(max_length=10_000)]
+from domain.text import NOT_BLANK, Description
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
 
 
 class ProjectCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

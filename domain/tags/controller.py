@@ -15,6 +15,7 @@ from domain.guards import require_scope
 from domain.pagination import Limit, Offset
 from domain.tags.schemas import TagCreate, TagOut
 from domain.tags.service import TagService
+from domain.text import NUL_FREE
 
 
 class TagController(Controller):
@@ -27,7 +28,7 @@ class TagController(Controller):
         tag_service: NamedDependency[TagService],
         limit: Limit = 50,
         offset: Offset = 0,
-        q: Annotated[str | None, Parameter(max_length=64)] = None,
+        q: Annotated[str | None, Parameter(max_length=64, pattern=NUL_FREE)] = None,
     ) -> Page[TagOut]:
         return await tag_service.list(limit=limit, offset=offset, q=q)
 

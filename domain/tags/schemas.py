@@ -6,7 +6,8 @@ from uuid import UUID
 
 import msgspec
 
-TagName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s,][^,]*$")]
+# no comma (a tag list reads as one), no leading blank, no NUL (domain/text.py)
+TagName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s,\x00][^,\x00]*$")]
 
 
 class TagCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

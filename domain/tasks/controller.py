@@ -15,6 +15,7 @@ from domain.pagination import Limit, Offset
 from domain.tasks.models import TaskStatus
 from domain.tasks.schemas import TaskCreate, TaskOut, TaskUpdate
 from domain.tasks.service import TaskService
+from domain.text import NUL_FREE
 
 
 class TaskController(Controller):
@@ -39,7 +40,7 @@ class TaskController(Controller):
         limit: Limit = 20,
         offset: Offset = 0,
         status: FromQuery[TaskStatus | None] = None,
-        tag: Annotated[str | None, Parameter(max_length=64, description="tag name, any case")] = None,
+        tag: Annotated[str | None, Parameter(max_length=64, pattern=NUL_FREE, description="tag name, any case")] = None,
     ) -> Page[TaskOut]:
         return await task_service.list(project_id, limit=limit, offset=offset, status=status, tag=tag)
 

@@ -10,9 +10,9 @@ import msgspec
 
 from domain.tags.schemas import TagName
 from domain.tasks.models import TaskPriority, TaskStatus
+from domain.text import NOT_BLANK, Description
 
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=r"\S")]
-Description = Annotated[str, msgspec.Meta(max_length=10_000)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=NOT_BLANK)]
 TagNames = Annotated[list[TagName], msgspec.Meta(max_length=50)]
 
 

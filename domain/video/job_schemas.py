@@ -8,10 +8,13 @@ from uuid import UUID
 
 import msgspec
 
+from domain.text import NUL_FREE
 from domain.video.models import JobStatus, VideoJob
 from domain.video.schemas import MaxLength, ProcessingType
 
-VideoUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048, description="http(s) URL of the video")]
+VideoUrl = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=2048, pattern=NUL_FREE, description="http(s) URL of the video")
+]
 
 
 class ProcessRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

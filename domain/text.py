@@ -1,0 +1,22 @@
+"""The text a client may send: any Unicode but NUL (U+0000), in every field and query parameter.
+
+PostgreSQL's ``text`` cannot hold a NUL (the statement fails: a 500 before this), and SQLite's
+string functions stop at one; no name, title or search needs it. Each pattern below is a whole
+constraint (msgspec takes one pattern per field), so the ones that ask more (not blank, no comma)
+refuse NUL as well.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+NUL_FREE = r"^[^\x00]*$"
+"""Any text without NUL."""
+
+NOT_BLANK = r"^(?=[^\x00]*[^\s\x00])[^\x00]*$"
+"""Text without NUL that is not only whitespace."""
+
+Description = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NUL_FREE)]
+"""A free-text description (projects, tasks)."""
