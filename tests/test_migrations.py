@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from advanced_alchemy.base import metadata_registry
 from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Boolean, Connection, String, TableClause, column, insert, select, table
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import TypeEngine
 
 from app import create_app
 from app.plugins.database import DatabasePlugin
 from app.settings import Settings
+from domain.tags.models import tag_key
+from infra.db.config import configure_sqlite
 from tests.backends import postgres_database
 from tests.server import REPO_ROOT, inherited_environ
 
@@ -159,57 +163,107 @@ _TASKS = _rows(
     updated_at=_WHEN,
 )
 _TAGS = _rows("tags", id=_GUID, owner_id=_GUID, name=String(), created_at=_WHEN, updated_at=_WHEN)
+_KEYED_TAGS = _rows(
+    "tags", id=_GUID, owner_id=_GUID, name=String(), name_key=String(), created_at=_WHEN, updated_at=_WHEN
+)
 _TASK_TAGS = _rows("task_tags", task_id=_GUID, tag_id=_GUID)
+
+
+Migrate = Callable[[Connection, Callable[[Config, str], None], str], None]
+
+
+@asynccontextmanager
+async def migrating(database_url: str) -> AsyncIterator[tuple[AsyncEngine, Migrate]]:
+    """The app's engine on ``database_url`` (foreign keys on, as the app runs SQLite) and a function
+    that runs ``command.upgrade`` or ``command.downgrade`` to a revision on a connection."""
+    app = create_app(Settings(database_url=database_url, jwt_secret="x" * 40, db_auto_migrate=False))
+    database = app.plugins.get(DatabasePlugin)
+    engine: AsyncEngine = database.db_config.get_engine()
+    configure_sqlite(engine)
+    config = database.schema._commands.config
+
+    def migrate(connection: Connection, direction: Callable[[Config, str], None], revision: str) -> None:
+        config.attributes["connection"] = connection
+        try:
+            direction(config, revision)
+        finally:
+            config.attributes.pop("connection", None)
+
+    try:
+        yield engine, migrate
+    finally:
+        await engine.dispose()
+
+
+async def _seed_owner_and_tasks(connection: AsyncConnection, owner: UUID, project: UUID, tasks: list[UUID]) -> None:
+    at = {"created_at": _START, "updated_at": _START}
+    user = {"email": "o@example.com", "password_hash": "x", "scopes": "", "is_active": True}
+    await connection.execute(insert(_USERS).values(id=owner, **user, **at))
+    await connection.execute(insert(_PROJECTS).values(id=project, owner_id=owner, name="p", **at))
+    for task in tasks:
+        await connection.execute(
+            insert(_TASKS).values(
+                id=task, project_id=project, owner_id=owner, title="t", status="todo", priority="normal", **at
+            )
+        )
+
+
+_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def test_tags_that_differ_only_in_unicode_case_are_merged_keeping_their_tasks(empty_database: str) -> None:
     """Before 0003 the unique index was SQL's ``lower(name)``, which does not fold ``ß`` (and lowers
     ASCII only on SQLite): one owner could hold both ``Straße`` and ``STRASSE``. The upgrade
-    merges each such group into its oldest tag, and every task keeps it."""
-    app = create_app(Settings(database_url=empty_database, jwt_secret="x" * 40, db_auto_migrate=False))
-    database = app.plugins.get(DatabasePlugin)
-    engine: AsyncEngine = database.db_config.get_engine()
-    config = database.schema._commands.config
-
-    def migrate(connection: Connection, revision: str) -> None:
-        config.attributes["connection"] = connection
-        try:
-            command.upgrade(config, revision)
-        finally:
-            config.attributes.pop("connection", None)
-
+    merges each such group into its oldest tag, every task keeps it, and no other link is lost
+    (SQLite runs with foreign keys on, as the app runs it: a copied-and-dropped ``tags`` table
+    would cascade to every link)."""
     owner, project, first_task, second_task = uuid4(), uuid4(), uuid4(), uuid4()
     oldest, newer, other = uuid4(), uuid4(), uuid4()
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    at = {"created_at": start, "updated_at": start}
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(migrate, "0002")
+    async with migrating(empty_database) as (engine, migrate), engine.begin() as connection:
+        await connection.run_sync(migrate, command.upgrade, "0002")
+        await _seed_owner_and_tasks(connection, owner, project, [first_task, second_task])
+        for minutes, (tag, name) in enumerate([(oldest, "Straße"), (newer, "STRASSE"), (other, "Film")]):
+            when = _START + timedelta(minutes=minutes)
             await connection.execute(
-                insert(_USERS).values(
-                    id=owner, email="o@example.com", password_hash="x", scopes="", is_active=True, **at
+                insert(_TAGS).values(id=tag, owner_id=owner, name=name, created_at=when, updated_at=when)
+            )
+        links = [(first_task, oldest), (first_task, newer), (second_task, newer), (second_task, other)]
+        await connection.execute(insert(_TASK_TAGS), [{"task_id": t, "tag_id": g} for t, g in links])
+
+        await connection.run_sync(migrate, command.upgrade, "head")
+
+        tags = (await connection.execute(select(_KEYED_TAGS.c.id, _KEYED_TAGS.c.name_key).order_by(_TAGS.c.name))).all()
+        assert [(tag_id, key) for tag_id, key in tags] == [(other, "film"), (oldest, "strasse")]
+        kept = set((await connection.execute(select(_TASK_TAGS.c.task_id, _TASK_TAGS.c.tag_id))).all())
+        assert kept == {(first_task, oldest), (second_task, oldest), (second_task, other)}
+
+
+async def test_the_downgrade_merges_tags_the_old_index_would_join(empty_database: str) -> None:
+    """At 0003 ``İstanbul`` and ``istanbul`` are two tags (Unicode folds ``İ`` to ``i̇``); PostgreSQL's
+    ``lower()`` makes them one, so the downgrade merges them before it builds its index. SQLite's
+    ``lower()`` leaves ``İ`` alone: there they stay two. Either way every task keeps its tag."""
+    owner, project, first_task, second_task = uuid4(), uuid4(), uuid4(), uuid4()
+    oldest, newer = uuid4(), uuid4()
+    async with migrating(empty_database) as (engine, migrate), engine.begin() as connection:
+        await connection.run_sync(migrate, command.upgrade, "head")
+        await _seed_owner_and_tasks(connection, owner, project, [first_task, second_task])
+        for minutes, (tag, name) in enumerate([(oldest, "İstanbul"), (newer, "istanbul")]):
+            when = _START + timedelta(minutes=minutes)
+            await connection.execute(
+                insert(_KEYED_TAGS).values(
+                    id=tag, owner_id=owner, name=name, name_key=tag_key(name), created_at=when, updated_at=when
                 )
             )
-            await connection.execute(insert(_PROJECTS).values(id=project, owner_id=owner, name="p", **at))
-            for task in (first_task, second_task):
-                await connection.execute(
-                    insert(_TASKS).values(
-                        id=task, project_id=project, owner_id=owner, title="t", status="todo", priority="normal", **at
-                    )
-                )
-            for minutes, (tag, name) in enumerate([(oldest, "Straße"), (newer, "STRASSE"), (other, "Film")]):
-                when = start + timedelta(minutes=minutes)
-                await connection.execute(
-                    insert(_TAGS).values(id=tag, owner_id=owner, name=name, created_at=when, updated_at=when)
-                )
-            links = [(first_task, oldest), (first_task, newer), (second_task, newer), (second_task, other)]
-            await connection.execute(insert(_TASK_TAGS), [{"task_id": t, "tag_id": g} for t, g in links])
+        links = [(first_task, oldest), (second_task, newer)]
+        await connection.execute(insert(_TASK_TAGS), [{"task_id": t, "tag_id": g} for t, g in links])
 
-            await connection.run_sync(migrate, "head")
+        await connection.run_sync(migrate, command.downgrade, "0002")
 
-            tags = (await connection.execute(select(_TAGS.c.id, _TAGS.c.name).order_by(_TAGS.c.name))).all()
-            assert [(tag_id, name) for tag_id, name in tags] == [(other, "Film"), (oldest, "Straße")]
-            kept = set((await connection.execute(select(_TASK_TAGS.c.task_id, _TASK_TAGS.c.tag_id))).all())
-            assert kept == {(first_task, oldest), (second_task, oldest), (second_task, other)}
-    finally:
-        await engine.dispose()
+        tags = [row[0] for row in (await connection.execute(select(_TAGS.c.id).order_by(_TAGS.c.created_at))).all()]
+        kept = set((await connection.execute(select(_TASK_TAGS.c.task_id, _TASK_TAGS.c.tag_id))).all())
+        if connection.dialect.name == "postgresql":
+            assert tags == [oldest]
+            assert kept == {(first_task, oldest), (second_task, oldest)}
+        else:
+            assert tags == [oldest, newer]
+            assert kept == set(links)
