@@ -58,15 +58,17 @@ def _is_integrity_violation(exc: BaseException) -> bool:
     return any(isinstance(link, sa_exc.IntegrityError) for link in _chain(exc))
 
 
+_UNSTORABLE_VALUE_STATES = frozenset({"22001", "22003", "22021", "22P05"})
+"""PostgreSQL's refusals of a value as given: too long for its column, a number out of its type's
+range, a character the encoding cannot hold (NUL), one it cannot translate."""
+
+
 def _is_unstorable_value(exc: BaseException) -> bool:
-    """A value the database refused (SQLSTATE class 22, "data exception": a NUL in text, a number
-    out of range): the schemas refuse such input first, so this is the backstop that keeps a missed
-    case from a 500. SQLAlchemy's asyncpg adapter raises these as its generic ``Error``, with the
-    SQLSTATE on it."""
-    return any(
-        isinstance(link, sa_exc.DataError) or str(getattr(link, "sqlstate", "")).startswith("22")
-        for link in _chain(exc)
-    )
+    """A value of the request that PostgreSQL refused: the schemas refuse such input first, so this is
+    the backstop that keeps a missed case from a 500. Only the states above: another data exception
+    (a division by zero in a query) is the service's fault and stays a 500. SQLAlchemy's asyncpg
+    adapter raises these as its generic ``Error``, with the SQLSTATE on it."""
+    return any(getattr(link, "sqlstate", None) in _UNSTORABLE_VALUE_STATES for link in _chain(exc))
 
 
 def _body(scope: Scope, message: str, **extra: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from domain.errors import ROUTE_ERRORS
 
 
 class ErrorBody(msgspec.Struct):
-    """Every error response."""
+    """Every error response but a 400."""
 
     error: str
     request_id: str
@@ -40,44 +40,44 @@ class FieldError(msgspec.Struct):
     source: str | None = msgspec.field(default=None)
 
 
-class ValidationErrorBody(msgspec.Struct):
-    """A 400 for bad input: the error, and one entry per invalid field (none for a body that is not
-    JSON at all)."""
+class BadRequestBody(msgspec.Struct):
+    """A 400: ``detail`` has one entry per invalid field (none for a body that is not JSON at all);
+    an OAuth2 error of ``POST /auth/token`` has its code in ``error`` and ``error_description``."""
 
     error: str
     request_id: str
     detail: list[FieldError] = msgspec.field(default_factory=list)
+    error_description: str | None = None
 
 
-def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+def _error(status: int, description: str) -> ResponseSpec:
+    body = BadRequestBody if status == 400 else ErrorBody
+    return ResponseSpec(data_container=body, description=description, generate_examples=False)
 
 
-_INVALID = ResponseSpec(
-    data_container=ValidationErrorBody,
-    description="Bad input: one entry in detail per invalid field",
-    generate_examples=False,
-)
+_INVALID = _error(400, "Bad input: one entry in detail per invalid field")
 _GENERIC = {
-    500: _error("Internal error; the body never carries a stack trace or SQL"),
-    503: _error("A dependency is unavailable; retry after Retry-After seconds"),
+    500: _error(500, "Internal error; the body never carries a stack trace or SQL"),
+    503: _error(503, "A dependency is unavailable; retry after Retry-After seconds"),
 }
 
 
 class ErrorResponsesPlugin(ReceiveRoutePlugin):
     """Gives each route handler the error responses it can answer.
 
-    ``public_paths`` (probes, scrapes, the docs) need no token and count against no rate limit:
-    only their 400 is documented. ``rate_limited``: whether the API's routes are (a 429)."""
+    ``public_paths`` (regular expressions: the probes, the scrape, the docs) answer with documents
+    of their own (health answers 503 with its report): only their 400 is documented here.
+    ``rate_limited``: whether the API's routes are (a 429)."""
 
     def __init__(self, public_paths: Iterable[str], *, rate_limited: bool) -> None:
-        self.public = re.compile("|".join(public_paths))
+        patterns = list(public_paths)
+        self.public = re.compile("|".join(patterns)) if patterns else None
         self.rate_limited = rate_limited
 
     def receive_route(self, route: BaseRoute) -> None:
         if not isinstance(route, HTTPRoute):
             return
-        public = self.public.search(route.path) is not None
+        public = self.public is not None and self.public.search(route.path) is not None
         for handler in route.route_handlers:
             handler.responses = {**self._responses(route, handler, public), **(handler.responses or {})}
 
@@ -89,15 +89,15 @@ class ErrorResponsesPlugin(ReceiveRoutePlugin):
             return responses
         responses.update(_GENERIC)
         if not handler.opt.get("exclude_from_auth"):
-            responses[401] = _error("No token, or an invalid or expired one (see WWW-Authenticate)")
+            responses[401] = _error(401, "No token, or an invalid or expired one (see WWW-Authenticate)")
         if any(getattr(guard, "required_scope", None) for guard in handler.resolve_guards()):
-            responses[403] = _error("The token lacks the scope this route needs")
+            responses[403] = _error(403, "The token lacks the scope this route needs")
         if route.path_parameters:
-            responses[404] = _error("No such resource, or not the caller's")
+            responses[404] = _error(404, "No such resource, or not the caller's")
         if self.rate_limited:
-            responses[429] = _error("Rate limited; retry after Retry-After seconds")
+            responses[429] = _error(429, "Rate limited; retry after Retry-After seconds")
         own: Mapping[int, str] = handler.opt.get(ROUTE_ERRORS, {})
-        responses.update({status: _error(description) for status, description in own.items()})
+        responses.update({status: _error(status, description) for status, description in own.items()})
         return responses
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-ROUTE_ERRORS = "errors"
+ROUTE_ERRORS = "openapi_error_responses"
 """The ``opt`` key under which a route lists the error statuses only it answers, ``{status: why}``,
 for the OpenAPI document (the app documents the ones every route shares)."""
 

@@ -47,6 +47,7 @@ async def test_a_nul_in_any_text_field_or_query_is_400_and_nothing_is_stored(api
         assert [entry["field"] for entry in response.json()["detail"]] == [field], (method, url, response.text)
     token = await api.client.post("/auth/token", data={"username": f"{actor.email}{NUL}", "password": actor.password})
     assert token.status_code == 400, token.text
+    assert [entry["field"] for entry in token.json()["detail"]] == ["username"], token.text
 
     listing = await api.client.get("/projects?limit=100", headers=actor.headers)
     assert [p["name"] for p in listing.json()["items"]] == ["with tasks"]

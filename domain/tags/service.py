@@ -68,12 +68,12 @@ class TagService:
         if not wanted:
             return []
         found = await self._find(owner_id, wanted)
-        missing = [name for key, name in wanted.items() if key not in found]
+        missing = [(key, name) for key, name in wanted.items() if key not in found]
         if missing:
             session = self._tags.session
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            rows = [{"owner_id": owner_id, "name": name, "name_key": tag_key(name)} for name in missing]
+            rows = [{"owner_id": owner_id, "name": name, "name_key": key} for key, name in missing]
             await session.execute(insert(Tag).values(rows).on_conflict_do_nothing())
             found = await self._find(owner_id, wanted)
         return [found[key] for key in wanted]

@@ -38,10 +38,12 @@ class VideoController(Controller):
         request_max_body_size=None,  # the service streams uploads to disk and enforces VIDEO_MAX_BYTES itself
         opt={
             ROUTE_ERRORS: {
+                404: "project_id names no project of the caller's",
                 409: "The job was cancelled while the request waited for it",
-                413: "The video is larger than the service takes (VIDEO_MAX_BYTES)",
+                413: "The video, the JSON body, a form field or the number of form fields is over its limit",
                 415: "Neither JSON with a video_url nor a multipart/form-data upload",
-                422: "The video cannot be fetched or decoded, or a field of the upload is invalid",
+                422: "The video cannot be fetched or decoded, or the multipart body is malformed",
+                429: "Too many of the caller's jobs are under way (or rate limited); retry after Retry-After seconds",
                 504: "The models did not answer in time",
             }
         },
