@@ -12,6 +12,8 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from app.auth import PUBLIC_PATHS
+from domain.errors import ConflictError
+from domain.users.schemas import NewUser
 from tests.conftest import TEST_JWT_SECRET, Actor, Api
 
 _PATH_PARAM = re.compile(r"\{[^}]+\}")
@@ -46,6 +48,17 @@ def claims_for(actor: Actor, **changes: object) -> dict[str, object]:
         "extras": {"email": actor.email, "scope": " ".join(sorted(actor.scopes))},
     }
     return {**base, **changes}
+
+
+async def test_an_address_with_a_non_ascii_capital_logs_in_in_any_case(api: Api) -> None:
+    """SQLite's SQL ``lower()`` knows ASCII only: such a user could not log in on the embedded default."""
+    email, password = f"Émile.{uuid.uuid4().hex[:8]}@Exemple.fr", "long-enough-password"
+    await api.create_user(NewUser(email=email, password=password, scopes=frozenset({"projects:read"})))
+    for spelling in (email, email.lower(), email.upper()):
+        response = await api.client.post("/auth/token", data={"username": spelling, "password": password})
+        assert response.status_code == 200, (spelling, response.text)
+    with pytest.raises(ConflictError):
+        await api.create_user(NewUser(email=email.lower(), password=password, scopes=frozenset()))
 
 
 async def test_password_grant_and_me(api: Api, alice: Actor) -> None:

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, Connection, String, TableClause, column, insert, select, table
+from sqlalchemy import Boolean, Connection, String, TableClause, column, delete, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import TypeEngine
 
@@ -140,6 +140,9 @@ def _rows(table_name: str, /, **columns: TypeEngine[Any]) -> TableClause:
 
 
 _GUID, _WHEN = GUID(length=16), DateTimeUTC(timezone=True)
+_START = datetime(2026, 1, 1, tzinfo=UTC)
+_KEYED_USERS = _rows("users", id=_GUID, email_key=String())
+_USER_FIELDS = {"password_hash": "x", "scopes": "", "is_active": True, "created_at": _START, "updated_at": _START}
 _USERS = _rows(
     "users",
     id=_GUID,
@@ -208,9 +211,6 @@ async def _seed_owner_and_tasks(connection: AsyncConnection, owner: UUID, projec
         )
 
 
-_START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
 async def test_tags_that_differ_only_in_unicode_case_are_merged_keeping_their_tasks(empty_database: str) -> None:
     """Before 0003 the unique index was SQL's ``lower(name)``, which does not fold ``ß`` (and lowers
     ASCII only on SQLite): one owner could hold both ``Straße`` and ``STRASSE``. The upgrade
@@ -230,9 +230,11 @@ async def test_tags_that_differ_only_in_unicode_case_are_merged_keeping_their_ta
         links = [(first_task, oldest), (first_task, newer), (second_task, newer), (second_task, other)]
         await connection.execute(insert(_TASK_TAGS), [{"task_id": t, "tag_id": g} for t, g in links])
 
-        await connection.run_sync(migrate, command.upgrade, "head")
+        await connection.run_sync(migrate, command.upgrade, "0003")
 
-        tags = (await connection.execute(select(_KEYED_TAGS.c.id, _KEYED_TAGS.c.name_key).order_by(_TAGS.c.name))).all()
+        tags = (
+            await connection.execute(select(_KEYED_TAGS.c.id, _KEYED_TAGS.c.name_key).order_by(_KEYED_TAGS.c.name))
+        ).all()
         assert [(tag_id, key) for tag_id, key in tags] == [(other, "film"), (oldest, "strasse")]
         kept = set((await connection.execute(select(_TASK_TAGS.c.task_id, _TASK_TAGS.c.tag_id))).all())
         assert kept == {(first_task, oldest), (second_task, oldest), (second_task, other)}
@@ -245,7 +247,7 @@ async def test_the_downgrade_merges_tags_the_old_index_would_join(empty_database
     owner, project, first_task, second_task = uuid4(), uuid4(), uuid4(), uuid4()
     oldest, newer = uuid4(), uuid4()
     async with migrating(empty_database) as (engine, migrate), engine.begin() as connection:
-        await connection.run_sync(migrate, command.upgrade, "head")
+        await connection.run_sync(migrate, command.upgrade, "0003")
         await _seed_owner_and_tasks(connection, owner, project, [first_task, second_task])
         for minutes, (tag, name) in enumerate([(oldest, "İstanbul"), (newer, "istanbul")]):
             when = _START + timedelta(minutes=minutes)
@@ -267,3 +269,24 @@ async def test_the_downgrade_merges_tags_the_old_index_would_join(empty_database
         else:
             assert tags == [oldest, newer]
             assert kept == set(links)
+
+
+async def test_users_get_their_email_keys_and_clashing_addresses_stop_the_upgrade(tmp_path: Path) -> None:
+    """0004 fills each user's key. Two users whose addresses differ only in a non-ASCII capital
+    (possible on SQLite before: its ``lower()`` knows ASCII only) cannot be merged: the upgrade stops,
+    names both, and changes nothing."""
+    ada, emile, emile_again = uuid4(), uuid4(), uuid4()
+    async with migrating(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}") as (engine, migrate):
+        async with engine.begin() as connection:
+            await connection.run_sync(migrate, command.upgrade, "0003")
+            for user, email in [(ada, "Ada@Example.COM"), (emile, "Émile@x.fr"), (emile_again, "émile@x.fr")]:
+                await connection.execute(insert(_USERS).values(id=user, email=email, **_USER_FIELDS))
+        async with engine.begin() as connection:
+            with pytest.raises(RuntimeError, match=r"Émile@x\.fr, émile@x\.fr"):
+                await connection.run_sync(migrate, command.upgrade, "head")
+        async with engine.begin() as connection:
+            assert await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision()) == "0003"
+            await connection.execute(delete(_USERS).where(_USERS.c.id == emile_again))
+            await connection.run_sync(migrate, command.upgrade, "head")
+            keys = dict((await connection.execute(select(_KEYED_USERS.c.id, _KEYED_USERS.c.email_key))).all())
+            assert keys == {ada: "ada@example.com", emile: "émile@x.fr"}

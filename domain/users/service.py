@@ -6,7 +6,7 @@ import re
 
 from domain.errors import ConflictError, InvalidInputError, OAuthError
 from domain.principal import ADMIN_SCOPE, KNOWN_SCOPES, Principal
-from domain.users.models import User
+from domain.users.models import User, email_key
 from domain.users.ports import AccessTokenIssuer, PasswordHasher
 from domain.users.repository import UserRepository
 from domain.users.schemas import NewUser, TokenRequest, TokenResponse, UserOut
@@ -38,6 +38,7 @@ class UserService:
         user = await self._users.add(
             User(
                 email=email,
+                email_key=email_key(email),
                 password_hash=await self._hasher.hash(new_user.password),
                 scopes=" ".join(sorted(new_user.scopes)),
             )
