@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,8 +18,9 @@ from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, Connection, String, TableClause, column, delete, insert, select, table
+from sqlalchemy import Boolean, Connection, String, TableClause, column, delete, insert, inspect, select, table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import TypeEngine
 
@@ -26,6 +28,7 @@ from app import create_app
 from app.plugins.database import DatabasePlugin
 from app.settings import Settings
 from domain.tags.models import tag_key
+from domain.users.models import email_key
 from infra.db.config import configure_sqlite
 from tests.backends import postgres_database
 from tests.server import REPO_ROOT, inherited_environ
@@ -141,12 +144,24 @@ def _rows(table_name: str, /, **columns: TypeEngine[Any]) -> TableClause:
 
 _GUID, _WHEN = GUID(length=16), DateTimeUTC(timezone=True)
 _START = datetime(2026, 1, 1, tzinfo=UTC)
-_KEYED_USERS = _rows("users", id=_GUID, email_key=String())
-_USER_FIELDS = {"password_hash": "x", "scopes": "", "is_active": True, "created_at": _START, "updated_at": _START}
+_AT = {"created_at": _START, "updated_at": _START}
+_USER_FIELDS = {"password_hash": "x", "scopes": "", "is_active": True, **_AT}
 _USERS = _rows(
     "users",
     id=_GUID,
     email=String(),
+    password_hash=String(),
+    scopes=String(),
+    is_active=Boolean(),
+    created_at=_WHEN,
+    updated_at=_WHEN,
+)
+_KEYED_USERS = _rows("users", id=_GUID, email_key=String())
+_KEYED_USERS_ALL = _rows(
+    "users",
+    id=_GUID,
+    email=String(),
+    email_key=String(),
     password_hash=String(),
     scopes=String(),
     is_active=Boolean(),
@@ -271,22 +286,73 @@ async def test_the_downgrade_merges_tags_the_old_index_would_join(empty_database
             assert kept == set(links)
 
 
+def _columns(connection: Connection, table_name: str) -> list[str]:
+    return [column["name"] for column in inspect(connection).get_columns(table_name)]
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 async def test_users_get_their_email_keys_and_clashing_addresses_stop_the_upgrade(tmp_path: Path) -> None:
-    """0004 fills each user's key. Two users whose addresses differ only in a non-ASCII capital
-    (possible on SQLite before: its ``lower()`` knows ASCII only) cannot be merged: the upgrade stops,
-    names both, and changes nothing."""
+    """0004 fills each user's key, and their projects stay. Two users whose addresses differ only
+    in a non-ASCII capital (possible on SQLite before: its ``lower()`` knows ASCII only) cannot be
+    merged: the upgrade stops, names both, and changes nothing. An upgrade that fails half-way
+    leaves nothing behind either (SQLite commits each ALTER on its own outside a transaction), so
+    the next one succeeds."""
     ada, emile, emile_again = uuid4(), uuid4(), uuid4()
     async with migrating(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}") as (engine, migrate):
         async with engine.begin() as connection:
             await connection.run_sync(migrate, command.upgrade, "0003")
             for user, email in [(ada, "Ada@Example.COM"), (emile, "Émile@x.fr"), (emile_again, "émile@x.fr")]:
                 await connection.execute(insert(_USERS).values(id=user, email=email, **_USER_FIELDS))
-        async with engine.begin() as connection:
-            with pytest.raises(RuntimeError, match=r"Émile@x\.fr, émile@x\.fr"):
+                await connection.execute(insert(_PROJECTS).values(id=uuid4(), owner_id=user, name="p", **_AT))
+        # as at start-up: the error leaves the transaction, which rolls back
+        with pytest.raises(RuntimeError, match=r"Émile@x\.fr, émile@x\.fr"):
+            async with engine.begin() as connection:
                 await connection.run_sync(migrate, command.upgrade, "head")
         async with engine.begin() as connection:
-            assert await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision()) == "0003"
+            assert await connection.run_sync(_revision) == "0003"
+            assert "email_key" not in await connection.run_sync(_columns, "users")
             await connection.execute(delete(_USERS).where(_USERS.c.id == emile_again))
+
+        def fails_after_the_new_column(*_: object, **__: object) -> None:
+            raise RuntimeError("the disk is full")
+
+        with patch.object(Operations, "create_index", fails_after_the_new_column), pytest.raises(RuntimeError):
+            async with engine.begin() as connection:
+                await connection.run_sync(migrate, command.upgrade, "head")
+        async with engine.begin() as connection:
+            assert "email_key" not in await connection.run_sync(_columns, "users")
+        async with engine.begin() as connection:
             await connection.run_sync(migrate, command.upgrade, "head")
+        async with engine.begin() as connection:
             keys = dict((await connection.execute(select(_KEYED_USERS.c.id, _KEYED_USERS.c.email_key))).all())
             assert keys == {ada: "ada@example.com", emile: "émile@x.fr"}
+            owners = (await connection.execute(select(_PROJECTS.c.owner_id))).scalars().all()
+            assert sorted(map(str, owners)) == sorted(map(str, [ada, emile]))
+
+
+async def test_the_users_downgrade_stops_where_the_old_index_would_join_two_users(empty_database: str) -> None:
+    """At 0004 ``İstanbul@x.tr`` and ``istanbul@x.tr`` are two users; PostgreSQL's ``lower()`` makes
+    them one address, and users cannot be merged: the downgrade stops and changes nothing. SQLite's
+    ``lower()`` leaves ``İ`` alone, so there it goes through and both users stay."""
+    first, second = uuid4(), uuid4()
+    async with migrating(empty_database) as (engine, migrate):
+        async with engine.begin() as connection:
+            await connection.run_sync(migrate, command.upgrade, "0004")
+            for user, email in [(first, "İstanbul@x.tr"), (second, "istanbul@x.tr")]:
+                keyed = {**_USER_FIELDS, "email_key": email_key(email)}
+                await connection.execute(insert(_KEYED_USERS_ALL).values(id=user, email=email, **keyed))
+        if engine.dialect.name == "postgresql":
+            with pytest.raises(RuntimeError, match=r"istanbul@x\.tr"):
+                async with engine.begin() as connection:
+                    await connection.run_sync(migrate, command.downgrade, "0003")
+        else:
+            async with engine.begin() as connection:
+                await connection.run_sync(migrate, command.downgrade, "0003")
+        async with engine.begin() as connection:
+            expected = "0004" if connection.dialect.name == "postgresql" else "0003"
+            assert await connection.run_sync(_revision) == expected
+            users = (await connection.execute(select(_USERS.c.id))).scalars().all()
+            assert sorted(map(str, users)) == sorted(map(str, [first, second]))

@@ -45,6 +45,14 @@ def run_on(connection: Connection) -> None:
         # One at a time, each reads the version only once it holds the lock, so the rest find the
         # schema at head and do nothing. The lock ends with the transaction the migrations run in.
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+    elif connection.dialect.name == "sqlite" and not getattr(
+        connection.connection.driver_connection, "in_transaction", True
+    ):
+        # Python's sqlite3 opens a transaction before a write, never before DDL, so each ALTER of a
+        # migration was committed on its own: one that failed half-way left a column that the retry
+        # then failed on, for good. SQLite rolls DDL back like anything else inside a transaction;
+        # IMMEDIATE also keeps other writers out until the migration commits.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     _configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()

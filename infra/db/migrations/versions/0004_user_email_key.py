@@ -7,7 +7,9 @@ SQLite's. The key is now a column the service fills (domain.users.models.email_k
 Two users whose addresses have the same key (possible on SQLite before: ``Émile@x`` and
 ``émile@x``) cannot be merged as tags are: the upgrade stops and names them, for an operator to
 resolve. The table is altered in place, never copied (see 0003: a copied-and-dropped table
-cascades through the foreign keys the app turns on).
+cascades through the foreign keys the app turns on). On SQLite the column keeps a ``''`` default
+(SQLite cannot drop one in place): an insert that leaves the key out gets a user who cannot log in,
+and every insert of the service sets it.
 
 Revision ID: 0004
 Revises: 0003
@@ -52,8 +54,11 @@ def upgrade() -> None:
             + ". Change or remove all but one of each, then migrate again."
         )
     op.add_column("users", sa.Column("email_key", sa.Text(), nullable=False, server_default=""))
-    for key, [(user_id, _)] in by_key.items():
-        connection.execute(sa.update(_users).where(_users.c.id == user_id).values(email_key=key))
+    if by_key:  # one statement for all users: the table is locked meanwhile on PostgreSQL
+        connection.execute(
+            sa.update(_users).where(_users.c.id == sa.bindparam("user_id")).values(email_key=sa.bindparam("key")),
+            [{"user_id": user_id, "key": key} for key, [(user_id, _)] in by_key.items()],
+        )
     if connection.dialect.name != "sqlite":  # SQLite cannot drop a default in place; the service sets the key
         op.alter_column("users", "email_key", server_default=None)
     op.drop_index("uq_users_email_lower", table_name="users")
@@ -61,8 +66,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    connection = op.get_bind()
+    # the old index's own rule (SQL's lower(), which differs by database) may join users this
+    # revision keeps apart (İstanbul@ and istanbul@ on PostgreSQL): users cannot be merged, so stop
+    lowered = sa.func.lower(_users.c.email)
+    joined = connection.execute(sa.select(lowered, sa.func.count()).group_by(lowered).having(sa.func.count() > 1)).all()
+    if joined:
+        raise RuntimeError(
+            "the old index would make one address of several users' ("
+            + ", ".join(sorted(address for address, _ in joined))
+            + "): change or remove all but one of each, then downgrade again."
+        )
     op.drop_index("uq_users_email_key", table_name="users")
-    if op.get_bind().dialect.name == "sqlite":
+    if connection.dialect.name == "sqlite":
         op.execute("ALTER TABLE users DROP COLUMN email_key")  # SQLite 3.35+; in place
     else:
         op.drop_column("users", "email_key")
