@@ -80,8 +80,12 @@ def upgrade() -> None:
     # NOT NULL needs a default on SQLite's ADD COLUMN; every row gets its key right below
     op.add_column("tags", sa.Column("name_key", sa.Text(), nullable=False, server_default=""))
     connection = op.get_bind()
-    for kept, key in _merge_look_alikes(connection, None).items():
-        connection.execute(sa.update(_tags).where(_tags.c.id == kept).values(name_key=key))
+    kept_keys = _merge_look_alikes(connection, None)
+    if kept_keys:  # one statement for all tags: the table is locked meanwhile on PostgreSQL
+        connection.execute(
+            sa.update(_tags).where(_tags.c.id == sa.bindparam("tag_id")).values(name_key=sa.bindparam("key")),
+            [{"tag_id": tag_id, "key": key} for tag_id, key in kept_keys.items()],
+        )
     if connection.dialect.name != "sqlite":  # SQLite cannot drop a default in place; the service sets the key
         op.alter_column("tags", "name_key", server_default=None)
     op.drop_index("uq_tags_owner_name_lower", table_name="tags")
