@@ -30,6 +30,7 @@ from app.settings import Settings
 from domain.tags.models import tag_key
 from domain.users.models import email_key
 from infra.db.config import configure_sqlite
+from infra.db.schema import SchemaManager
 from tests.backends import postgres_database
 from tests.server import REPO_ROOT, inherited_environ
 
@@ -55,30 +56,43 @@ def _differences(connection: Connection) -> list[object]:
     return list(compare_metadata(context, metadata_registry.get(None)))
 
 
-async def test_the_migrations_build_exactly_the_models_schema(empty_database: str) -> None:
-    app = create_app(Settings(database_url=empty_database, jwt_secret="x" * 40, db_auto_migrate=False))
+Migrate = Callable[[Connection, Callable[[Config, str], None], str], None]
+
+
+@asynccontextmanager
+async def migrating(database_url: str) -> AsyncIterator[tuple[AsyncEngine, Migrate, SchemaManager]]:
+    """The app's engine on ``database_url`` (foreign keys on, as the app runs SQLite), a function
+    that runs ``command.upgrade`` or ``command.downgrade`` to a revision on a connection, and the
+    app's own schema manager (what start-up runs)."""
+    app = create_app(Settings(database_url=database_url, jwt_secret="x" * 40, db_auto_migrate=False))
     database = app.plugins.get(DatabasePlugin)
     engine: AsyncEngine = database.db_config.get_engine()
+    configure_sqlite(engine)
+    config = database.schema._commands.config
+
+    def migrate(connection: Connection, direction: Callable[[Config, str], None], revision: str) -> None:
+        config.attributes["connection"] = connection
+        try:
+            direction(config, revision)
+        finally:
+            config.attributes.pop("connection", None)
+
     try:
-        state = await database.schema.upgrade(engine)
+        yield engine, migrate, database.schema
+    finally:
+        await engine.dispose()
+
+
+async def test_the_migrations_build_exactly_the_models_schema(empty_database: str) -> None:
+    async with migrating(empty_database) as (engine, migrate, schema):
+        state = await schema.upgrade(engine)
         assert state.is_current
         async with engine.connect() as connection:
             assert await connection.run_sync(_differences) == []
-
-        def downgrade_to_base(connection: Connection) -> None:
-            config = database.schema._commands.config
-            config.attributes["connection"] = connection
-            try:
-                command.downgrade(config, "base")
-            finally:
-                config.attributes.pop("connection", None)
-
         async with engine.begin() as connection:
-            await connection.run_sync(downgrade_to_base)
-        assert not (await database.schema.state(engine)).current
-        assert (await database.schema.upgrade(engine)).is_current
-    finally:
-        await engine.dispose()
+            await connection.run_sync(migrate, command.downgrade, "base")
+        assert not (await schema.state(engine)).current
+        assert (await schema.upgrade(engine)).is_current
 
 
 _POD = """
@@ -187,32 +201,6 @@ _KEYED_TAGS = _rows(
 _TASK_TAGS = _rows("task_tags", task_id=_GUID, tag_id=_GUID)
 
 
-Migrate = Callable[[Connection, Callable[[Config, str], None], str], None]
-
-
-@asynccontextmanager
-async def migrating(database_url: str) -> AsyncIterator[tuple[AsyncEngine, Migrate]]:
-    """The app's engine on ``database_url`` (foreign keys on, as the app runs SQLite) and a function
-    that runs ``command.upgrade`` or ``command.downgrade`` to a revision on a connection."""
-    app = create_app(Settings(database_url=database_url, jwt_secret="x" * 40, db_auto_migrate=False))
-    database = app.plugins.get(DatabasePlugin)
-    engine: AsyncEngine = database.db_config.get_engine()
-    configure_sqlite(engine)
-    config = database.schema._commands.config
-
-    def migrate(connection: Connection, direction: Callable[[Config, str], None], revision: str) -> None:
-        config.attributes["connection"] = connection
-        try:
-            direction(config, revision)
-        finally:
-            config.attributes.pop("connection", None)
-
-    try:
-        yield engine, migrate
-    finally:
-        await engine.dispose()
-
-
 async def _seed_owner_and_tasks(connection: AsyncConnection, owner: UUID, project: UUID, tasks: list[UUID]) -> None:
     at = {"created_at": _START, "updated_at": _START}
     user = {"email": "o@example.com", "password_hash": "x", "scopes": "", "is_active": True}
@@ -234,7 +222,7 @@ async def test_tags_that_differ_only_in_unicode_case_are_merged_keeping_their_ta
     would cascade to every link)."""
     owner, project, first_task, second_task = uuid4(), uuid4(), uuid4(), uuid4()
     oldest, newer, other = uuid4(), uuid4(), uuid4()
-    async with migrating(empty_database) as (engine, migrate), engine.begin() as connection:
+    async with migrating(empty_database) as (engine, migrate, _), engine.begin() as connection:
         await connection.run_sync(migrate, command.upgrade, "0002")
         await _seed_owner_and_tasks(connection, owner, project, [first_task, second_task])
         for minutes, (tag, name) in enumerate([(oldest, "Straße"), (newer, "STRASSE"), (other, "Film")]):
@@ -261,7 +249,7 @@ async def test_the_downgrade_merges_tags_the_old_index_would_join(empty_database
     ``lower()`` leaves ``İ`` alone: there they stay two. Either way every task keeps its tag."""
     owner, project, first_task, second_task = uuid4(), uuid4(), uuid4(), uuid4()
     oldest, newer = uuid4(), uuid4()
-    async with migrating(empty_database) as (engine, migrate), engine.begin() as connection:
+    async with migrating(empty_database) as (engine, migrate, _), engine.begin() as connection:
         await connection.run_sync(migrate, command.upgrade, "0003")
         await _seed_owner_and_tasks(connection, owner, project, [first_task, second_task])
         for minutes, (tag, name) in enumerate([(oldest, "İstanbul"), (newer, "istanbul")]):
@@ -301,7 +289,7 @@ async def test_users_get_their_email_keys_and_clashing_addresses_stop_the_upgrad
     leaves nothing behind either (SQLite commits each ALTER on its own outside a transaction), so
     the next one succeeds."""
     ada, emile, emile_again = uuid4(), uuid4(), uuid4()
-    async with migrating(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}") as (engine, migrate):
+    async with migrating(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}") as (engine, migrate, _):
         async with engine.begin() as connection:
             await connection.run_sync(migrate, command.upgrade, "0003")
             for user, email in [(ada, "Ada@Example.COM"), (emile, "Émile@x.fr"), (emile_again, "émile@x.fr")]:
@@ -338,7 +326,7 @@ async def test_the_users_downgrade_stops_where_the_old_index_would_join_two_user
     them one address, and users cannot be merged: the downgrade stops and changes nothing. SQLite's
     ``lower()`` leaves ``İ`` alone, so there it goes through and both users stay."""
     first, second = uuid4(), uuid4()
-    async with migrating(empty_database) as (engine, migrate):
+    async with migrating(empty_database) as (engine, migrate, _):
         async with engine.begin() as connection:
             await connection.run_sync(migrate, command.upgrade, "0004")
             for user, email in [(first, "İstanbul@x.tr"), (second, "istanbul@x.tr")]:
