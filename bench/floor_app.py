@@ -40,6 +40,8 @@ import jwt
 import msgspec
 from uuid_utils.compat import uuid7
 
+from domain.text import caseless
+
 ADMIN_SCOPE = "admin"
 MAX_BODY = 1 << 20
 
@@ -55,7 +57,8 @@ SQL_LIST_ADMIN = (
 )
 SQL_NAME_CLASH = f"SELECT {_COLUMNS} FROM projects WHERE owner_id = $1 AND name = $2"
 SQL_INSERT = (
-    "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    "INSERT INTO projects (id, owner_id, name, name_key, description, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
@@ -254,7 +257,7 @@ class FloorApp:
             if await conn.fetchrow(SQL_NAME_CLASH, owner, name) is not None:
                 raise HttpError(409, f"a project named {name!r} already exists")
             try:
-                await conn.execute(SQL_INSERT, project_id, owner, name, data.description, now, now)
+                await conn.execute(SQL_INSERT, project_id, owner, name, caseless(name), data.description, now, now)
             except asyncpg.UniqueViolationError:
                 raise HttpError(409, "conflicts with an existing resource") from None
         out = ProjectOut(id=project_id, name=name, description=data.description, created_at=now, updated_at=now)

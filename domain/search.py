@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 
+from domain.text import caseless
 
-def contains(column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return func.lower(column).like(f"%{escaped}%", escape="\\")
+
+def contains(key: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    """Rows whose text contains ``text``, ignoring case: ``key`` is a column that holds the
+    :func:`~domain.text.caseless` form of that text, so ``été`` finds ``Été`` on SQLite as on
+    PostgreSQL (SQL's ``lower()`` would lower ASCII letters only on SQLite)."""
+    escaped = caseless(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return key.like(f"%{escaped}%", escape="\\")

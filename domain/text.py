@@ -8,6 +8,7 @@ refuse NUL as well.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 import msgspec
@@ -20,3 +21,13 @@ NOT_BLANK = r"^(?=[^\x00]*[^\s\x00])[^\x00]*$"
 
 Description = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NUL_FREE)]
 """A free-text description (projects, tasks)."""
+
+
+def caseless(text: str) -> str:
+    """``text`` in the form Unicode's caseless matching compares: case folded (``Été`` and ``été``,
+    ``Straße`` and ``STRASSE`` become one) and with each accent in one form, however it was typed
+    (NFC).
+
+    Computed in Python, and stored in a key column where the database must compare it, rather than
+    left to SQL's ``lower()``: SQLite lowers ASCII letters only, so the two databases would disagree."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())

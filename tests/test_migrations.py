@@ -344,3 +344,24 @@ async def test_the_users_downgrade_stops_where_the_old_index_would_join_two_user
             assert await connection.run_sync(_revision) == expected
             users = (await connection.execute(select(_USERS.c.id))).scalars().all()
             assert sorted(map(str, users)) == sorted(map(str, [first, second]))
+
+
+async def test_projects_get_their_search_keys_and_keep_them_on_the_way_down_and_up(empty_database: str) -> None:
+    """0005 gives each existing project the search key of its name (so ``?q=`` finds projects made
+    before it), and its downgrade drops the column and nothing else."""
+    owner, ete, strasse = uuid4(), uuid4(), uuid4()
+    keyed_projects = _rows("projects", id=_GUID, name_key=String())
+    async with migrating(empty_database) as (engine, migrate, _), engine.begin() as connection:
+        await connection.run_sync(migrate, command.upgrade, "0004")
+        user = {**_USER_FIELDS, "email_key": "o@example.com"}
+        await connection.execute(insert(_KEYED_USERS_ALL).values(id=owner, email="o@example.com", **user))
+        for project, name in [(ete, "Été 2026"), (strasse, "STRAßE")]:
+            await connection.execute(insert(_PROJECTS).values(id=project, owner_id=owner, name=name, **_AT))
+        await connection.run_sync(migrate, command.upgrade, "0005")
+        keys = dict((await connection.execute(select(keyed_projects.c.id, keyed_projects.c.name_key))).all())
+        assert keys == {ete: "été 2026", strasse: "strasse"}
+
+        await connection.run_sync(migrate, command.downgrade, "0004")
+        assert "name_key" not in await connection.run_sync(_columns, "projects")
+        names = dict((await connection.execute(select(_PROJECTS.c.id, _PROJECTS.c.name))).all())
+        assert names == {ete: "Été 2026", strasse: "STRAßE"}

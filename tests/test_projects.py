@@ -78,6 +78,28 @@ async def test_list_paginates_and_searches(api: Api, alice: Actor) -> None:
     assert [p["name"] for p in literal["items"]] == ["Other 100%_stuff"]
 
 
+async def test_search_ignores_case_beyond_ascii(api: Api, alice: Actor) -> None:
+    """``?q=`` folds case as Unicode does, the same on SQLite (whose SQL ``lower()`` knows ASCII
+    only: ``q=été`` found nothing there) and PostgreSQL, and a renamed project is found by its new
+    name only."""
+    ete = await create_project(api, alice, name="Été 2026")
+    await create_project(api, alice, name="Straßenfest")
+    await create_project(api, alice, name="Winter")
+
+    async def names(q: str) -> list[str]:
+        response = await api.client.get("/projects", params={"q": q}, headers=alice.headers)
+        assert response.status_code == 200, response.text
+        return sorted(p["name"] for p in response.json()["items"])
+
+    assert await names("été") == ["Été 2026"]
+    assert await names("E\u0301TE\u0301") == ["Été 2026"]  # the accent typed as a combining mark
+    assert await names("STRASSE") == ["Straßenfest"]
+    renamed = await api.client.patch(f"/projects/{ete['id']}", json={"name": "Automne"}, headers=alice.headers)
+    assert renamed.status_code == 200, renamed.text
+    assert await names("été") == []
+    assert await names("AUTOMNE") == ["Automne"]
+
+
 async def test_limit_out_of_range_is_400(api: Api, alice: Actor) -> None:
     for query in ("limit=0", "limit=101", "offset=-1", "limit=abc"):
         response = await api.client.get(f"/projects?{query}", headers=alice.headers)

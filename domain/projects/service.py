@@ -46,7 +46,9 @@ class ProjectService:
     async def create(self, data: ProjectCreate) -> ProjectOut:
         name = data.name.strip()
         await self._ensure_name_free(self._actor.id, name)
-        project = await self._projects.add(Project(owner_id=self._actor.id, name=name, description=data.description))
+        project = Project(owner_id=self._actor.id, description=data.description)
+        project.rename(name)
+        project = await self._projects.add(project)
         return to_project_out(project)
 
     async def get(self, project_id: UUID) -> ProjectOut:
@@ -55,7 +57,7 @@ class ProjectService:
     async def list(self, *, limit: int, offset: int, q: str | None = None) -> Page[ProjectOut]:
         conditions = self._visible()
         if q:
-            conditions.append(contains(Project.name, q))
+            conditions.append(contains(Project.name_key, q))
         projects, total = await self._projects.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("created_at", "desc"), *conditions
         )
@@ -66,7 +68,7 @@ class ProjectService:
         if data.name is not msgspec.UNSET:
             name = data.name.strip()
             await self._ensure_name_free(project.owner_id, name, except_id=project.id)
-            project.name = name
+            project.rename(name)
         if data.description is not msgspec.UNSET:
             project.description = data.description
         return to_project_out(await self._projects.update(project))

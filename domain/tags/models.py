@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
 from uuid import UUID
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import AuditBase
+from domain.text import caseless
 
 task_tags = Table(
     "task_tags",
@@ -19,12 +19,9 @@ task_tags = Table(
 
 
 def tag_key(name: str) -> str:
-    """What makes two tag names the same tag: equal after Unicode case folding (``Été``, ``été``;
-    ``Straße``, ``STRASSE``), whichever way an accent was typed (composed or not).
-
-    Computed here rather than with SQL's ``lower()``, which SQLite applies to ASCII letters only:
-    the database compares and indexes the key it is given, the same on SQLite and PostgreSQL."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    """What makes two tag names the same tag: their :func:`~domain.text.caseless` form (``Été`` and
+    ``été``, ``Straße`` and ``STRASSE`` are one tag, whichever way an accent was typed)."""
+    return caseless(name)
 
 
 class Tag(AuditBase):
@@ -34,4 +31,4 @@ class Tag(AuditBase):
     owner_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     name_key: Mapped[str] = mapped_column(Text)
-    """:func:`tag_key` of ``name``: unique per owner."""
+    """:func:`tag_key` of ``name``: unique per owner, and what ``?q=`` searches."""

@@ -35,7 +35,7 @@ class TagService:
     async def list(self, *, limit: int, offset: int, q: str | None = None) -> Page[TagOut]:
         conditions = self._visible()
         if q:
-            conditions.append(contains(Tag.name, q))
+            conditions.append(contains(Tag.name_key, q))
         tags, total = await self._tags.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("name", "asc"), *conditions
         )
