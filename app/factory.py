@@ -22,7 +22,9 @@ from app.di.plugin import DependencyRegistryPlugin, Overrides
 from app.di.providers import PASSWORD_HASHER_STATE_KEY, TOKEN_ISSUER_STATE_KEY, service_dependencies
 from app.errors import error_response, send_error_response
 from app.health import HealthPlugin
+from app.openapi_bodies import RequestBodiesPlugin
 from app.openapi_errors import ErrorResponsesPlugin
+from app.openapi_structs import StrictStructSchemaPlugin
 from app.plugins.cache import CachePlugin
 from app.plugins.database import DatabasePlugin
 from app.plugins.http_client import HttpClientPlugin
@@ -147,6 +149,8 @@ def create_app(
         HealthPlugin(interval=settings.health_check_interval, timeout=settings.health_check_timeout),
         ServiceCLIPlugin(),
         ErrorResponsesPlugin(PUBLIC_PATHS, rate_limited=settings.rate_limit_enabled),
+        StrictStructSchemaPlugin(),
+        RequestBodiesPlugin(),
         DependencyRegistryPlugin(overrides or {}, telemetry.tracer),  # last: sees every registration
     ]
     dependencies = {

@@ -24,7 +24,7 @@ from litestar.openapi import ResponseSpec
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 
-from domain.errors import ROUTE_ERRORS
+from domain.openapi import ROUTE_ERRORS
 
 
 class ErrorBody(msgspec.Struct):

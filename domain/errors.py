@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-ROUTE_ERRORS = "openapi_error_responses"
-"""The ``opt`` key under which a route lists the error statuses only it answers, ``{status: why}``,
-for the OpenAPI document (the app documents the ones every route shares)."""
-
 
 class DomainError(Exception):
     """Base of every error a service raises on purpose."""

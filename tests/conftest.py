@@ -164,6 +164,14 @@ async def bob(api: Api) -> Actor:
     return await api.actor()
 
 
+@pytest.fixture
+async def document(api: Api) -> dict[str, Any]:
+    """The OpenAPI document the app serves."""
+    response = await api.client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
 AppBuilder = Callable[..., Any]
 
 

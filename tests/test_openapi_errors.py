@@ -11,36 +11,10 @@ from typing import Any
 from uuid import uuid4
 
 import jsonschema
-import pytest
 
 from app.auth import PUBLIC_PATHS
 from tests.conftest import Actor, Api
-
-METHODS = ("get", "post", "put", "patch", "delete")
-
-
-@pytest.fixture
-async def document(api: Api) -> dict[str, Any]:
-    response = await api.client.get("/schema/openapi.json")
-    assert response.status_code == 200
-    return response.json()  # type: ignore[no-any-return]
-
-
-def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (method.upper(), path, operation)
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if method in METHODS
-    ]
-
-
-def response_schema(document: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
-    """The documented schema of ``status`` for the operation, with the document's components."""
-    response = document["paths"][path][method.lower()]["responses"].get(str(status))
-    assert response is not None, f"{method} {path} does not document {status}"
-    schema = response["content"]["application/json"]["schema"]
-    return {**schema, "components": document["components"]}
+from tests.openapi_document import operations, response_schema
 
 
 async def test_every_operation_documents_the_errors_it_can_answer(document: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
 from domain.base import Page
-from domain.errors import ROUTE_ERRORS
 from domain.guards import require_scope
+from domain.openapi import ROUTE_ERRORS
 from domain.pagination import Limit, Offset
 from domain.projects.schemas import ProjectCreate, ProjectOut, ProjectUpdate
 from domain.projects.service import ProjectService

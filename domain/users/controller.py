@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from domain.errors import ROUTE_ERRORS
+from domain.openapi import ROUTE_ERRORS
 from domain.principal import Principal
 from domain.users.schemas import TokenRequest, TokenResponse, UserOut
 from domain.users.service import AuthService

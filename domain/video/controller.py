@@ -10,14 +10,16 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import File, ServerSentEvent, ServerSentEventMessage
 
 from domain.base import Page
-from domain.errors import ROUTE_ERRORS, NotFoundError
+from domain.errors import NotFoundError
 from domain.guards import require_scope
+from domain.openapi import ROUTE_BODIES, ROUTE_ERRORS
 from domain.pagination import Limit, Offset
-from domain.video.job_schemas import JobAccepted, JobCompleted, JobOut
+from domain.video.job_schemas import JobAccepted, JobCompleted, JobOut, ProcessRequest, UploadParts
 from domain.video.models import JobStatus
 from domain.video.service import VideoJobService
 from domain.video.watch import JobSnapshot, with_keepalive
@@ -36,7 +38,18 @@ class VideoController(Controller):
         status_code=200,
         summary="Process a video given by URL (JSON) or uploaded (multipart/form-data)",
         request_max_body_size=None,  # the service streams uploads to disk and enforces VIDEO_MAX_BYTES itself
+        responses={  # the return type is the union of both; each status has one
+            200: ResponseSpec(
+                JobCompleted, description="The job ended within the synchronous budget", generate_examples=False
+            ),
+            202: ResponseSpec(
+                JobAccepted,
+                description="The job is queued or running: poll status_url (also the Location header)",
+                generate_examples=False,
+            ),
+        },
         opt={
+            ROUTE_BODIES: {"application/json": ProcessRequest, "multipart/form-data": UploadParts},
             ROUTE_ERRORS: {
                 404: "project_id names no project of the caller's",
                 409: "The job was cancelled while the request waited for it",
@@ -45,7 +58,7 @@ class VideoController(Controller):
                 422: "The video cannot be fetched or decoded, or the multipart body is malformed",
                 429: "Too many of the caller's jobs are under way (or rate limited); retry after Retry-After seconds",
                 504: "The models did not answer in time",
-            }
+            },
         },
     )
     async def process(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+from litestar.datastructures import UploadFile
 
 from domain.text import NUL_FREE
 from domain.video.models import JobStatus, VideoJob
@@ -32,6 +33,14 @@ class UploadForm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     processing_type: ProcessingType
     max_length: MaxLength = 10
     project_id: UUID | None = None
+
+
+class UploadParts(UploadForm, kw_only=True, forbid_unknown_fields=True):
+    """A whole upload as the OpenAPI document describes it: the text parts and the ``file`` part.
+    The service streams the file to disk and decodes only the text parts (:class:`UploadForm`), so
+    nothing is decoded into this struct."""
+
+    file: Annotated[UploadFile, msgspec.Meta(description="the video, in any container and codec FFmpeg reads")]
 
 
 class JobAccepted(msgspec.Struct, kw_only=True):
