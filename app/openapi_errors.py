@@ -24,7 +24,7 @@ from litestar.openapi import ResponseSpec
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 
-from domain.openapi import ROUTE_ERRORS
+from domain.openapi import ROUTE_BODIES, ROUTE_ERRORS
 
 
 class ErrorBody(msgspec.Struct):
@@ -103,7 +103,10 @@ class ErrorResponsesPlugin(ReceiveRoutePlugin):
 
 def _takes_input(handler: HTTPRouteHandler) -> bool:
     """Whether the handler reads query, header or body parameters (which can fail validation): the
-    parameters of its function that are neither dependencies nor Litestar's own (request, state)."""
+    parameters of its function that are neither dependencies nor Litestar's own (request, state),
+    or a body it decodes itself (``ROUTE_BODIES``)."""
+    if handler.opt.get(ROUTE_BODIES):
+        return True
     dependencies = handler.resolve_dependencies()
     parameters = handler.parsed_fn_signature.parameters
     return any(name == "data" or (name not in RESERVED_KWARGS and name not in dependencies) for name in parameters)

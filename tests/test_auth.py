@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import jwt
 import pytest
@@ -59,6 +60,23 @@ async def test_an_address_with_a_non_ascii_capital_logs_in_in_any_case(api: Api)
         assert response.status_code == 200, (spelling, response.text)
     with pytest.raises(ConflictError):
         await api.create_user(NewUser(email=email.lower(), password=password, scopes=frozenset()))
+
+
+async def test_a_form_in_raw_utf8_logs_in_as_one_percent_encoded(api: Api) -> None:
+    """``curl -d`` sends the form's UTF-8 as it is, browsers percent-encode it: both are the same
+    login (Litestar's own parser read raw bytes as Latin-1, and such a user could not log in)."""
+    email, password = f"émile.{uuid.uuid4().hex[:8]}@exemple.fr", "mot-de-passe-d'été"
+    await api.create_user(NewUser(email=email, password=password, scopes=frozenset({"projects:read"})))
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    raw = f"username={email}&password={password}".encode()
+    escaped = f"username={quote(email)}&password={quote(password)}".encode()
+    for body in (raw, escaped):
+        response = await api.client.post("/auth/token", content=body, headers=form)
+        assert response.status_code == 200, (body, response.text)
+    for body, field in [(b"username=\xe9mile&password=x", None), (b"username=a&username=b&password=x", "username")]:
+        refused = await api.client.post("/auth/token", content=body, headers=form)
+        assert refused.status_code == 400, (body, refused.text)
+        assert [entry["field"] for entry in refused.json()["detail"]] == [field], refused.text
 
 
 async def test_password_grant_and_me(api: Api, alice: Actor) -> None:

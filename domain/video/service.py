@@ -31,7 +31,7 @@ from domain.errors import (
 )
 from domain.principal import Principal
 from domain.projects.service import ProjectService
-from domain.validation import invalid_field
+from domain.validation import convert
 from domain.video.job_schemas import (
     JobAccepted,
     JobCompleted,
@@ -129,7 +129,7 @@ class VideoJobService:
             await self._check_room()  # before receiving what may be gigabytes
             upload = await self._uploads.receive(body, content_type or "", self._media.incoming_dir())
             try:
-                form = _convert(dict(upload.fields), UploadForm)
+                form = convert(dict(upload.fields), UploadForm)
                 if upload.path is None:
                     raise InvalidFieldsError(
                         "the form has no file part", [{"field": "file", "message": "a video file is required"}]
@@ -271,15 +271,7 @@ async def _read_json(body: AsyncIterator[bytes], kind: type[T]) -> T:
         raw = msgspec.json.decode(b"".join(chunks))
     except msgspec.DecodeError as exc:
         raise InvalidFieldsError("the body is not valid JSON", [{"field": None, "message": str(exc)}]) from None
-    return _convert(raw, kind)
-
-
-def _convert(raw: object, kind: type[T]) -> T:
-    try:
-        return msgspec.convert(raw, kind, strict=False)
-    except msgspec.ValidationError as exc:
-        field, message = invalid_field(exc)
-        raise InvalidFieldsError("invalid request", [{"field": field, "message": message}]) from None
+    return convert(raw, kind)
 
 
 __all__ = ["JobFailedError", "JobPolicy", "VideoJobService"]
