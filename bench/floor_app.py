@@ -40,7 +40,7 @@ import jwt
 import msgspec
 from uuid_utils.compat import uuid7
 
-from domain.text import caseless
+from domain.text import search_key
 
 ADMIN_SCOPE = "admin"
 MAX_BODY = 1 << 20
@@ -57,7 +57,7 @@ SQL_LIST_ADMIN = (
 )
 SQL_NAME_CLASH = f"SELECT {_COLUMNS} FROM projects WHERE owner_id = $1 AND name = $2"
 SQL_INSERT = (
-    "INSERT INTO projects (id, owner_id, name, name_key, description, created_at, updated_at)"
+    "INSERT INTO projects (id, owner_id, name, name_search, description, created_at, updated_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
 
@@ -257,7 +257,7 @@ class FloorApp:
             if await conn.fetchrow(SQL_NAME_CLASH, owner, name) is not None:
                 raise HttpError(409, f"a project named {name!r} already exists")
             try:
-                await conn.execute(SQL_INSERT, project_id, owner, name, caseless(name), data.description, now, now)
+                await conn.execute(SQL_INSERT, project_id, owner, name, search_key(name), data.description, now, now)
             except asyncpg.UniqueViolationError:
                 raise HttpError(409, "conflicts with an existing resource") from None
         out = ProjectOut(id=project_id, name=name, description=data.description, created_at=now, updated_at=now)

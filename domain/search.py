@@ -1,16 +1,16 @@
-"""Case-insensitive substring search that treats ``%`` and ``_`` in user input literally."""
+"""Substring search that ignores case and accents, and treats ``%`` and ``_`` in user input literally."""
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 
-from domain.text import caseless
+from domain.text import search_key
 
 
-def contains(key: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
-    """Rows whose text contains ``text``, ignoring case: ``key`` is a column that holds the
-    :func:`~domain.text.caseless` form of that text, so ``été`` finds ``Été`` on SQLite as on
-    PostgreSQL (SQL's ``lower()`` would lower ASCII letters only on SQLite)."""
-    escaped = caseless(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return key.like(f"%{escaped}%", escape="\\")
+def contains(searched: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    """Rows whose text contains ``text``, ignoring case and accents: ``searched`` is a column that holds
+    the :func:`~domain.text.search_key` of that text, computed in Python, so the search is the same
+    on SQLite as on PostgreSQL (SQL's ``lower()`` lowers ASCII letters only on SQLite)."""
+    escaped = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return searched.like(f"%{escaped}%", escape="\\")

@@ -31,3 +31,14 @@ def caseless(text: str) -> str:
     Computed in Python, and stored in a key column where the database must compare it, rather than
     left to SQL's ``lower()``: SQLite lowers ASCII letters only, so the two databases would disagree."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+def search_key(text: str) -> str:
+    """``text`` in the form a search compares: case and accents ignored (``ete`` finds ``Été``,
+    ``istanbul`` finds ``İstanbul``, ``strasse`` finds ``Straße``), compatibility forms unified
+    (the ligature ``ﬁ`` is ``fi``, a full-width A is ``a``).
+
+    Unicode's compatibility caseless form (NFKD of the case folding, twice) with the combining marks
+    taken out: both the stored key and the query go through it, so a search is a substring test."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text.casefold()).casefold())
+    return "".join(char for char in folded if not unicodedata.combining(char))

@@ -346,22 +346,43 @@ async def test_the_users_downgrade_stops_where_the_old_index_would_join_two_user
             assert sorted(map(str, users)) == sorted(map(str, [first, second]))
 
 
-async def test_projects_get_their_search_keys_and_keep_them_on_the_way_down_and_up(empty_database: str) -> None:
-    """0005 gives each existing project the search key of its name (so ``?q=`` finds projects made
-    before it), and its downgrade drops the column and nothing else."""
-    owner, ete, strasse = uuid4(), uuid4(), uuid4()
-    keyed_projects = _rows("projects", id=_GUID, name_key=String())
+async def test_projects_and_tags_get_search_keys_and_lose_nothing_down_and_up(empty_database: str) -> None:
+    """0005 gives each existing project and tag the search key of its name (so ``?q=`` finds what was
+    made before it); its downgrade drops the columns and nothing else, and the upgrade runs again.
+    Tasks and their tags survive throughout (SQLite runs with foreign keys on, as the app runs it: a
+    copied-and-dropped table would cascade to them)."""
+    owner, ete, strasse, task, tag = uuid4(), uuid4(), uuid4(), uuid4(), uuid4()
+    searched_projects = _rows("projects", id=_GUID, name_search=String())
+    searched_tags = _rows("tags", id=_GUID, name_search=String())
     async with migrating(empty_database) as (engine, migrate, _), engine.begin() as connection:
         await connection.run_sync(migrate, command.upgrade, "0004")
         user = {**_USER_FIELDS, "email_key": "o@example.com"}
         await connection.execute(insert(_KEYED_USERS_ALL).values(id=owner, email="o@example.com", **user))
         for project, name in [(ete, "Été 2026"), (strasse, "STRAßE")]:
             await connection.execute(insert(_PROJECTS).values(id=project, owner_id=owner, name=name, **_AT))
+        await connection.execute(
+            insert(_TASKS).values(
+                id=task, project_id=ete, owner_id=owner, title="t", status="todo", priority="normal", **_AT
+            )
+        )
+        await connection.execute(
+            insert(_KEYED_TAGS).values(id=tag, owner_id=owner, name="İstanbul", name_key=tag_key("İstanbul"), **_AT)
+        )
+        await connection.execute(insert(_TASK_TAGS).values(task_id=task, tag_id=tag))
+
         await connection.run_sync(migrate, command.upgrade, "0005")
-        keys = dict((await connection.execute(select(keyed_projects.c.id, keyed_projects.c.name_key))).all())
-        assert keys == {ete: "été 2026", strasse: "strasse"}
+        projects = dict(
+            (await connection.execute(select(searched_projects.c.id, searched_projects.c.name_search))).all()
+        )
+        assert projects == {ete: "ete 2026", strasse: "strasse"}
+        tags = dict((await connection.execute(select(searched_tags.c.id, searched_tags.c.name_search))).all())
+        assert tags == {tag: "istanbul"}
 
         await connection.run_sync(migrate, command.downgrade, "0004")
-        assert "name_key" not in await connection.run_sync(_columns, "projects")
+        assert "name_search" not in await connection.run_sync(_columns, "projects")
+        assert "name_search" not in await connection.run_sync(_columns, "tags")
+        await connection.run_sync(migrate, command.upgrade, "head")
         names = dict((await connection.execute(select(_PROJECTS.c.id, _PROJECTS.c.name))).all())
         assert names == {ete: "Été 2026", strasse: "STRAßE"}
+        links = (await connection.execute(select(_TASK_TAGS.c.task_id, _TASK_TAGS.c.tag_id))).all()
+        assert [tuple(link) for link in links] == [(task, tag)]

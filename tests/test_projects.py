@@ -78,13 +78,13 @@ async def test_list_paginates_and_searches(api: Api, alice: Actor) -> None:
     assert [p["name"] for p in literal["items"]] == ["Other 100%_stuff"]
 
 
-async def test_search_ignores_case_beyond_ascii(api: Api, alice: Actor) -> None:
-    """``?q=`` folds case as Unicode does, the same on SQLite (whose SQL ``lower()`` knows ASCII
-    only: ``q=été`` found nothing there) and PostgreSQL, and a renamed project is found by its new
-    name only."""
+async def test_search_ignores_case_and_accents_beyond_ascii(api: Api, alice: Actor) -> None:
+    """``?q=`` ignores case and accents as Unicode defines them, the same on SQLite (whose SQL
+    ``lower()`` knows ASCII only: ``q=été`` found nothing there) and PostgreSQL, and a renamed
+    project is found by its new name only."""
     ete = await create_project(api, alice, name="Été 2026")
-    await create_project(api, alice, name="Straßenfest")
-    await create_project(api, alice, name="Winter")
+    for name in ("Straßenfest", "İstanbul trip", "Cafe\u0301 bar", "Winter"):
+        await create_project(api, alice, name=name)
 
     async def names(q: str) -> list[str]:
         response = await api.client.get("/projects", params={"q": q}, headers=alice.headers)
@@ -92,8 +92,11 @@ async def test_search_ignores_case_beyond_ascii(api: Api, alice: Actor) -> None:
         return sorted(p["name"] for p in response.json()["items"])
 
     assert await names("été") == ["Été 2026"]
+    assert await names("ETE") == ["Été 2026"]
     assert await names("E\u0301TE\u0301") == ["Été 2026"]  # the accent typed as a combining mark
     assert await names("STRASSE") == ["Straßenfest"]
+    assert await names("istanbul") == ["İstanbul trip"]
+    assert await names("café") == ["Cafe\u0301 bar"]
     renamed = await api.client.patch(f"/projects/{ete['id']}", json={"name": "Automne"}, headers=alice.headers)
     assert renamed.status_code == 200, renamed.text
     assert await names("été") == []

@@ -104,7 +104,7 @@ async def test_tag_names_match_ignoring_case_beyond_ascii(api: Api, alice: Actor
     assert (await api.client.post("/tags", json={"name": "éTÉ"}, headers=alice.headers)).status_code == 409
     filtered = (await api.client.get(f"/projects/{pid}/tasks?tag=%C3%89T%C3%89", headers=alice.headers)).json()
     assert sorted(t["title"] for t in filtered["items"]) == ["a", "b"]
-    for q, found in [("été", ["Été"]), ("STRASS", ["Straße"]), ("ss", ["Straße"]), ("x", [])]:
+    for q, found in [("été", ["Été"]), ("ETE", ["Été"]), ("STRASS", ["Straße"]), ("ss", ["Straße"]), ("x", [])]:
         searched = await api.client.get("/tags", params={"q": q}, headers=alice.headers)
         assert [t["name"] for t in searched.json()["items"]] == found, q
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from domain.base import AuditBase
-from domain.text import caseless
+from domain.text import search_key
 
 
 class Project(AuditBase):
@@ -18,10 +18,10 @@ class Project(AuditBase):
     owner_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text, default=None)
-    name_key: Mapped[str] = mapped_column(Text)
-    """:func:`~domain.text.caseless` of ``name``: what ``?q=`` searches. Set with the name, by :meth:`rename`."""
+    name_search: Mapped[str] = mapped_column(Text)
+    """:func:`~domain.text.search_key` of ``name``: what ``?q=`` searches. Set whenever the name is."""
 
-    def rename(self, name: str) -> None:
-        """Set the name and its search key together."""
-        self.name = name
-        self.name_key = caseless(name)
+    @validates("name")
+    def _keep_name_search(self, _: str, name: str) -> str:
+        self.name_search = search_key(name)
+        return name

@@ -46,9 +46,7 @@ class ProjectService:
     async def create(self, data: ProjectCreate) -> ProjectOut:
         name = data.name.strip()
         await self._ensure_name_free(self._actor.id, name)
-        project = Project(owner_id=self._actor.id, description=data.description)
-        project.rename(name)
-        project = await self._projects.add(project)
+        project = await self._projects.add(Project(owner_id=self._actor.id, name=name, description=data.description))
         return to_project_out(project)
 
     async def get(self, project_id: UUID) -> ProjectOut:
@@ -57,7 +55,7 @@ class ProjectService:
     async def list(self, *, limit: int, offset: int, q: str | None = None) -> Page[ProjectOut]:
         conditions = self._visible()
         if q:
-            conditions.append(contains(Project.name_key, q))
+            conditions.append(contains(Project.name_search, q))
         projects, total = await self._projects.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("created_at", "desc"), *conditions
         )
@@ -68,7 +66,7 @@ class ProjectService:
         if data.name is not msgspec.UNSET:
             name = data.name.strip()
             await self._ensure_name_free(project.owner_id, name, except_id=project.id)
-            project.rename(name)
+            project.name = name
         if data.description is not msgspec.UNSET:
             project.description = data.description
         return to_project_out(await self._projects.update(project))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from domain.base import AuditBase
-from domain.text import caseless
+from domain.text import caseless, search_key
 
 task_tags = Table(
     "task_tags",
@@ -31,4 +31,12 @@ class Tag(AuditBase):
     owner_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     name_key: Mapped[str] = mapped_column(Text)
-    """:func:`tag_key` of ``name``: unique per owner, and what ``?q=`` searches."""
+    """:func:`tag_key` of ``name``: unique per owner."""
+    name_search: Mapped[str] = mapped_column(Text)
+    """:func:`~domain.text.search_key` of ``name``: what ``?q=`` searches."""
+
+    @validates("name")
+    def _keep_name_keys(self, _: str, name: str) -> str:
+        self.name_key = tag_key(name)
+        self.name_search = search_key(name)
+        return name

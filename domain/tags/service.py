@@ -18,6 +18,7 @@ from domain.search import contains
 from domain.tags.models import Tag, tag_key
 from domain.tags.repository import TagRepository
 from domain.tags.schemas import TagCreate, TagOut
+from domain.text import search_key
 
 
 def to_tag_out(tag: Tag) -> TagOut:
@@ -35,7 +36,7 @@ class TagService:
     async def list(self, *, limit: int, offset: int, q: str | None = None) -> Page[TagOut]:
         conditions = self._visible()
         if q:
-            conditions.append(contains(Tag.name_key, q))
+            conditions.append(contains(Tag.name_search, q))
         tags, total = await self._tags.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), OrderBy("name", "asc"), *conditions
         )
@@ -47,7 +48,7 @@ class TagService:
         clash = await self._tags.get_one_or_none(Tag.owner_id == self._actor.id, Tag.name_key == key)
         if clash is not None:
             raise ConflictError(f"a tag named {clash.name!r} already exists")
-        return to_tag_out(await self._tags.add(Tag(owner_id=self._actor.id, name=name, name_key=key)))
+        return to_tag_out(await self._tags.add(Tag(owner_id=self._actor.id, name=name)))
 
     async def delete(self, tag_id: UUID) -> None:
         tag = await self._tags.get_one_or_none(Tag.id == tag_id, *self._visible())
@@ -73,7 +74,11 @@ class TagService:
             session = self._tags.session
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            rows = [{"owner_id": owner_id, "name": name, "name_key": key} for key, name in missing]
+            # a Core insert: the model's validator does not run, so the keys are set here
+            rows = [
+                {"owner_id": owner_id, "name": name, "name_key": key, "name_search": search_key(name)}
+                for key, name in missing
+            ]
             await session.execute(insert(Tag).values(rows).on_conflict_do_nothing())
             found = await self._find(owner_id, wanted)
         return [found[key] for key in wanted]
