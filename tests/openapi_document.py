@@ -40,9 +40,9 @@ def component(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any
 
 
 def allows(schema: dict[str, Any], value: object) -> bool:
-    """Whether ``value`` is valid against ``schema``."""
+    """Whether ``value`` is valid against ``schema``, formats (uuid, date) included."""
     try:
-        jsonschema.validate(value, schema)
+        jsonschema.validate(value, schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     except jsonschema.ValidationError:
         return False
     return True

@@ -68,11 +68,21 @@ async def test_a_body_the_service_refuses_is_one_the_document_does_not_allow(
         assert accepted.status_code in {200, 201, 409}, accepted.text
 
 
+async def test_tag_names_the_document_allows_are_accepted(api: Api, alice: Actor, document: dict[str, Any]) -> None:
+    project = (await api.client.post("/projects", json={"name": "tag names"}, headers=alice.headers)).json()
+    body = {"title": "t", "tags": ["a b", "x" * 64, "Été"]}
+    assert allows(body_schema(document, "POST", "/projects/{project_id}/tasks", "application/json"), body)
+    created = await api.client.post(f"/projects/{project['id']}/tasks", json=body, headers=alice.headers)
+    assert created.status_code == 201, created.text
+
+
 async def test_an_upload_gets_the_documented_answers(api: Api, document: dict[str, Any]) -> None:
     editor = await api.actor(scopes=["video:process"])
     schema = body_schema(document, "POST", "/video/process", "multipart/form-data")
+    assert not allows(schema, {"processing_type": "thumbnail", "max_length": 1})  # no file part
+    assert allows(schema, {"processing_type": "thumbnail", "max_length": 1, "file": "AAAA"})
+    assert not allows(schema, {"processing_type": "thumbnail", "file": "AAAA", "project_id": None})
     fields = {"processing_type": "thumbnail", "max_length": "1"}
-    assert not allows(schema, fields)  # no file part
     text_parts_only = {name: (None, value) for name, value in fields.items()}  # multipart, without a file
     missing_file = await api.client.post("/video/process?wait=false", files=text_parts_only, headers=editor.headers)
     assert missing_file.status_code == 400, missing_file.text
@@ -80,9 +90,11 @@ async def test_an_upload_gets_the_documented_answers(api: Api, document: dict[st
     accepted = await api.client.post(
         "/video/process?wait=false",
         files={"file": ("clip.mp4", b"not really a video", "video/mp4")},
-        data=fields,
+        data={**fields, "project_id": ""},  # an input left empty: no project
         headers=editor.headers,
     )
     assert accepted.status_code == 202, accepted.text
     jsonschema.validate(accepted.json(), response_schema(document, "POST", "/video/process", 202))
     assert accepted.headers["location"] == accepted.json()["status_url"]
+    job = (await api.client.get(accepted.json()["status_url"], headers=editor.headers)).json()
+    assert "project_id" not in job

@@ -164,7 +164,6 @@ async def test_unsafe_urls_are_refused_at_once_without_a_connection(api: Api, ed
             listener.url("/v.mp4"),
             "http://10.0.0.1/v.mp4",
             "http://169.254.169.254/latest/meta-data/",
-            "file:///etc/passwd",
         ):
             response = await api.client.post(
                 "/video/process",
@@ -173,6 +172,14 @@ async def test_unsafe_urls_are_refused_at_once_without_a_connection(api: Api, ed
             )
             assert response.status_code == 422, (url, response.text)
             assert response.json()["error"]
+        for url in ("file:///etc/passwd", "ftp://example.com/v.mp4", "example.com/v.mp4"):
+            response = await api.client.post(
+                "/video/process",
+                json={"video_url": url, "processing_type": "scenes", "max_length": 3},
+                headers=editor.headers,
+            )
+            assert response.status_code == 400, (url, response.text)  # not an http(s) URL: the field is wrong
+            assert [entry["field"] for entry in response.json()["detail"]] == ["video_url"]
         assert listener.settled_connections() == 0
     jobs = (await api.client.get("/video/jobs", headers=editor.headers)).json()
     assert jobs["total"] == 0  # nothing was queued

@@ -9,12 +9,14 @@ from uuid import UUID
 import msgspec
 from litestar.datastructures import UploadFile
 
-from domain.text import NUL_FREE
 from domain.video.models import JobStatus, VideoJob
 from domain.video.schemas import MaxLength, ProcessingType
 
+HTTP_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00]*$"
+"""An http or https URL (the scheme in any case) without NUL: the only URLs the service fetches."""
+
 VideoUrl = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=2048, pattern=NUL_FREE, description="http(s) URL of the video")
+    str, msgspec.Meta(min_length=1, max_length=2048, pattern=HTTP_URL, description="http(s) URL of the video")
 ]
 
 
@@ -41,6 +43,9 @@ class UploadParts(UploadForm, kw_only=True, forbid_unknown_fields=True):
     nothing is decoded into this struct."""
 
     file: Annotated[UploadFile, msgspec.Meta(description="the video, in any container and codec FFmpeg reads")]
+    # narrowed for the document only (this struct is never decoded): a form has no null, and a
+    # project_id left out or empty is none
+    project_id: UUID | msgspec.UnsetType = msgspec.UNSET  # type: ignore[assignment]
 
 
 class JobAccepted(msgspec.Struct, kw_only=True):

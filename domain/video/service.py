@@ -129,7 +129,8 @@ class VideoJobService:
             await self._check_room()  # before receiving what may be gigabytes
             upload = await self._uploads.receive(body, content_type or "", self._media.incoming_dir())
             try:
-                form = convert(dict(upload.fields), UploadForm)
+                # an empty text part is an absent one: what a browser sends for an input left empty
+                form = convert({name: value for name, value in upload.fields.items() if value}, UploadForm)
                 if upload.path is None:
                     raise InvalidFieldsError(
                         "the form has no file part", [{"field": "file", "message": "a video file is required"}]
