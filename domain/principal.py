@@ -7,7 +7,14 @@ from uuid import UUID
 import msgspec
 
 ADMIN_SCOPE = "admin"
-KNOWN_SCOPES = frozenset({"projects:read", "projects:write", "video:process", ADMIN_SCOPE})
+SCOPES = {
+    "projects:read": "Read the caller's projects, tasks and tags",
+    "projects:write": "Create, change and delete the caller's projects, tasks and tags",
+    "video:process": "Submit videos for processing, read and cancel the caller's jobs",
+    ADMIN_SCOPE: "Everything, on every user's resources",
+}
+"""Every scope a token can carry, with what it allows (also in the OpenAPI document)."""
+KNOWN_SCOPES = frozenset(SCOPES)
 
 
 class Principal(msgspec.Struct, frozen=True):
