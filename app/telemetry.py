@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cached_property
 
-from litestar import Litestar
+from litestar import Litestar, Response, get
 from litestar.config.app import AppConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.plugins import InitPluginProtocol
@@ -14,6 +14,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer, TracerProvider
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.request_context import RequestContextMiddleware
 from app.server_span import server_span_middleware
@@ -26,6 +27,19 @@ TRACER_PROVIDER_STATE_KEY = "tracer_provider"
 
 UNTRACED_PATHS = ["^/health", "^/metrics$", "^/schema", "^/swagger"]
 """Probes, scrapes and docs: frequent, uninteresting, and they would drown the traces."""
+
+
+class MetricsController(PrometheusController):
+    """Litestar's Prometheus endpoint, documented as what it answers: the text exposition format
+    (Litestar's own handler is documented as a JSON object)."""
+
+    @get(
+        media_type=CONTENT_TYPE_LATEST,
+        summary="Prometheus metrics, in the text exposition format",
+    )
+    async def get(self) -> Response[bytes]:  # the same handler, typed for the document
+        response: Response[bytes] = await PrometheusController.get.fn(self)
+        return response
 
 
 class TelemetryPlugin(InitPluginProtocol):
@@ -72,7 +86,7 @@ class TelemetryPlugin(InitPluginProtocol):
             exclude=["^/metrics$"],
         )
         app_config.middleware[:0] = [RequestContextMiddleware(), prometheus.middleware]
-        app_config.route_handlers.append(PrometheusController)
+        app_config.route_handlers.append(MetricsController)
         app_config.lifespan.insert(0, self._lifespan)
         return app_config
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -15,6 +16,7 @@ from app.health import Group, HealthCheck, HealthRegistry, health_registry
 from app.health.monitor import HealthPlugin
 from app.plugins.database import DatabasePlugin
 from tests.conftest import Api, serve
+from tests.openapi_document import allows, response_schema
 from tests.test_metrics import samples
 
 
@@ -114,6 +116,26 @@ async def test_startup_waits_for_every_gate(build_app: Callable[..., Litestar]) 
         assert (await client.get("/health/ready")).status_code == 503
         health_registry(app).startup_done("models")
         assert (await client.get("/health/startup")).status_code == 200
+
+
+async def test_probe_answers_match_their_documented_schemas(
+    api: Api, document: dict[str, Any], build_app: Callable[..., Litestar]
+) -> None:
+    probes = ("/health", "/health/detailed", "/health/live", "/health/ready", "/health/startup")
+    admin = await api.actor(scopes=["admin"])
+    for path in probes:
+        for headers in ({}, admin.headers):  # admins see more of /health/detailed
+            response = await api.client.get(path, headers=headers)
+            assert response.status_code == 200, (path, response.text)
+            assert allows(response_schema(document, "GET", path, 200), response.json()), (path, response.text)
+    app = build_app()
+    async with serve(app) as client:
+        health_registry(app).require_startup("models")
+        for path in probes:
+            response = await client.get(path)
+            status = 200 if path == "/health/live" else 503
+            assert response.status_code == status, (path, response.text)
+            assert allows(response_schema(document, "GET", path, status), response.json()), (path, response.text)
 
 
 async def test_a_slow_check_cannot_hang_the_run_and_checks_run_concurrently() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from litestar import Litestar
 from litestar.di import NamedDependency
@@ -67,3 +68,10 @@ async def test_a_failing_provider_counts_as_an_error_and_unmatched_paths_add_no_
     assert dependency_errors(text, "project_service") == before + 1
     paths = {s.labels.get("path") for s in samples(text)["http_requests_total"]}
     assert stray_path not in paths  # a scanner's random paths cannot grow the label set
+
+
+async def test_the_document_gives_the_content_type_served(api: Api, document: dict[str, Any]) -> None:
+    response = await api.client.get("/metrics")
+    documented = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(documented) == [response.headers["content-type"]]
+    assert response.headers["content-type"].startswith("text/plain")
