@@ -172,7 +172,7 @@ async def test_unsafe_urls_are_refused_at_once_without_a_connection(api: Api, ed
             )
             assert response.status_code == 422, (url, response.text)
             assert response.json()["error"]
-        for url in ("file:///etc/passwd", "ftp://example.com/v.mp4", "example.com/v.mp4"):
+        for url in ("file:///etc/passwd", "ftp://example.com/v.mp4", "example.com/v.mp4", "HTTP://", "https:///v.mp4"):
             response = await api.client.post(
                 "/video/process",
                 json={"video_url": url, "processing_type": "scenes", "max_length": 3},

@@ -12,8 +12,9 @@ from litestar.datastructures import UploadFile
 from domain.video.models import JobStatus, VideoJob
 from domain.video.schemas import MaxLength, ProcessingType
 
-HTTP_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00]*$"
-"""An http or https URL (the scheme in any case) without NUL: the only URLs the service fetches."""
+HTTP_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00/?#][^\x00]*$"
+"""An http or https URL (the scheme in any case) with a host, without NUL: the only URLs the service
+fetches (whether the host resolves, and to an address it may reach, is the fetcher's to say: 422)."""
 
 VideoUrl = Annotated[
     str, msgspec.Meta(min_length=1, max_length=2048, pattern=HTTP_URL, description="http(s) URL of the video")
