@@ -90,6 +90,8 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
     headers: dict[str, str] = {}
     if isinstance(exc, OAuthError):
         status, body = exc.status_code, _body(scope, exc.code, error_description=exc.message)
+        if exc.detail is not None:
+            body["detail"] = exc.detail
     elif isinstance(exc, InvalidFieldsError):
         status, body = exc.status_code, _body(scope, exc.message, detail=exc.detail)
     elif isinstance(exc, DomainError):

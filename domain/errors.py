@@ -36,9 +36,11 @@ class OAuthError(DomainError):
 
     status_code = 400
 
-    def __init__(self, code: str, description: str) -> None:
+    def __init__(self, code: str, description: str, detail: list[dict[str, str | None]] | None = None) -> None:
         super().__init__(description)
         self.code = code
+        self.detail = detail
+        """For ``invalid_request``: one entry per bad field, as any other 400 has."""
 
 
 class ServiceUnavailableError(DomainError):

@@ -36,7 +36,7 @@ def convert(raw: object, kind: type[T]) -> T:
         return msgspec.convert(raw, kind, strict=False)
     except msgspec.ValidationError as exc:
         field, message = invalid_field(exc)
-        raise InvalidFieldsError("invalid request", [{"field": field, "message": message}]) from None
+        raise InvalidFieldsError("invalid request", [{"field": field, "message": message, "source": "body"}]) from None
 
 
 def decode_form(body: bytes, kind: type[T]) -> T:
@@ -50,8 +50,9 @@ def decode_form(body: bytes, kind: type[T]) -> T:
     try:
         pairs = parse_qsl(body.decode("utf-8"), errors="strict")
     except UnicodeDecodeError:
+        message = "the form must be UTF-8, raw or percent-encoded"
         raise InvalidFieldsError(
-            "the form is not UTF-8", [{"field": None, "message": "the form must be UTF-8, raw or percent-encoded"}]
+            "the form is not UTF-8", [{"field": None, "message": message, "source": "body"}]
         ) from None
     values: defaultdict[str, list[str]] = defaultdict(list)
     for name, value in pairs:

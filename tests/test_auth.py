@@ -65,18 +65,35 @@ async def test_an_address_with_a_non_ascii_capital_logs_in_in_any_case(api: Api)
 async def test_a_form_in_raw_utf8_logs_in_as_one_percent_encoded(api: Api) -> None:
     """``curl -d`` sends the form's UTF-8 as it is, browsers percent-encode it: both are the same
     login (Litestar's own parser read raw bytes as Latin-1, and such a user could not log in)."""
-    email, password = f"émile.{uuid.uuid4().hex[:8]}@exemple.fr", "mot-de-passe-d'été"
+    email, password = f"émile.{uuid.uuid4().hex[:8]}@exemple.fr", "mot de passe d'été & co=1+2%"
     await api.create_user(NewUser(email=email, password=password, scopes=frozenset({"projects:read"})))
     form = {"content-type": "application/x-www-form-urlencoded"}
-    raw = f"username={email}&password={password}".encode()
-    escaped = f"username={quote(email)}&password={quote(password)}".encode()
+    # raw: the UTF-8 as it is, only the form's own characters escaped (a space as +)
+    reserved = {"%": "%25", "&": "%26", "=": "%3D", "+": "%2B", " ": "+"}
+    raw_password = "".join(reserved.get(char, char) for char in password)
+    raw = f"username={email}&password={raw_password}".encode()
+    escaped = f"username={quote(email)}&password={quote(password, safe='')}".encode()
     for body in (raw, escaped):
         response = await api.client.post("/auth/token", content=body, headers=form)
         assert response.status_code == 200, (body, response.text)
-    for body, field in [(b"username=\xe9mile&password=x", None), (b"username=a&username=b&password=x", "username")]:
+
+
+async def test_a_form_that_is_not_a_token_request_is_invalid_request(api: Api) -> None:
+    """RFC 6749, 5.2: a missing, repeated or malformed parameter is ``invalid_request``; the body also
+    names the field, as every other 400 of the service does."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for body, field in [
+        (b"username=\xe9mile&password=x", None),
+        (b"username=a&username=b&password=x", "username"),
+        (b"username=a", "password"),
+        (b"", "username"),
+    ]:
         refused = await api.client.post("/auth/token", content=body, headers=form)
         assert refused.status_code == 400, (body, refused.text)
-        assert [entry["field"] for entry in refused.json()["detail"]] == [field], refused.text
+        answer = refused.json()
+        assert answer["error"] == "invalid_request", answer
+        assert answer["error_description"], answer
+        assert [(entry["field"], entry["source"]) for entry in answer["detail"]] == [(field, "body")], answer
 
 
 async def test_password_grant_and_me(api: Api, alice: Actor) -> None:

@@ -59,6 +59,7 @@ async def test_the_error_responses_match_their_documented_schemas(
         ("GET", "/projects?limit=0", {"headers": alice.headers}, 400),
         ("POST", "/projects", {"headers": alice.headers, "content": b"{not json"}, 400),
         ("POST", "/auth/token", {"data": {"username": alice.email, "password": "wrong"}}, 400),
+        ("POST", "/auth/token", {"data": {"username": alice.email}}, 400),  # invalid_request, with detail
         ("GET", "/projects", {}, 401),
         ("POST", "/projects", {"headers": reader.headers, "json": {"name": "x"}}, 403),
         ("GET", f"/projects/{uuid4()}", {"headers": alice.headers}, 404),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
-from domain.errors import ConflictError, InvalidInputError, OAuthError
+from domain.errors import ConflictError, InvalidFieldsError, InvalidInputError, OAuthError
 from domain.principal import ADMIN_SCOPE, KNOWN_SCOPES, Principal
 from domain.users.models import User, email_key
 from domain.users.ports import AccessTokenIssuer, PasswordHasher
 from domain.users.repository import UserRepository
 from domain.users.schemas import NewUser, TokenRequest, TokenResponse, UserOut
+from domain.validation import decode_form
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
@@ -53,6 +54,17 @@ class AuthService:
         self._users = repository
         self._hasher = hasher
         self._tokens = tokens
+
+    async def issue_token_for_form(self, form: bytes) -> TokenResponse:
+        """The token the ``application/x-www-form-urlencoded`` request ``form`` asks for. A form that is
+        not a token request is RFC 6749's ``invalid_request`` (section 5.2), with the bad field."""
+        try:
+            request = decode_form(form, TokenRequest)
+        except InvalidFieldsError as exc:
+            first = exc.detail[0]
+            where = f"{first['field']}: " if first.get("field") else ""
+            raise OAuthError("invalid_request", f"{where}{first['message']}", detail=exc.detail) from None
+        return await self.issue_token(request)
 
     async def issue_token(self, request: TokenRequest) -> TokenResponse:
         if request.grant_type != "password":
