@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, false
 from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.text import search_key
@@ -12,5 +12,8 @@ def contains(searched: InstrumentedAttribute[str], text: str) -> ColumnElement[b
     """Rows whose text contains ``text``, ignoring case and accents: ``searched`` is a column that holds
     the :func:`~domain.text.search_key` of that text, computed in Python, so the search is the same
     on SQLite as on PostgreSQL (SQL's ``lower()`` lowers ASCII letters only on SQLite)."""
-    escaped = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    key = search_key(text)
+    if not key:  # only accents: nothing a name holds once they are taken out
+        return false()
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return searched.like(f"%{escaped}%", escape="\\")

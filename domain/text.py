@@ -33,12 +33,29 @@ def caseless(text: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
 
 
+_DIACRITICS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+"""Unicode's blocks of combining diacritical marks: the accents of Latin, Greek and Cyrillic letters.
+Other scripts' marks (Japanese voicing, Indic viramas, Thai tones) make other letters: kept."""
+
+_UNDECOMPOSED = str.maketrans(
+    {"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "\u0131": "i", "ŧ": "t", "æ": "ae", "œ": "oe"}
+)
+"""Latin letters that read as a letter with a stroke or a ligature but have no decomposition."""
+
+
+def _is_diacritic(char: str) -> bool:
+    code = ord(char)
+    return any(first <= code <= last for first, last in _DIACRITICS)
+
+
 def search_key(text: str) -> str:
     """``text`` in the form a search compares: case and accents ignored (``ete`` finds ``Été``,
-    ``istanbul`` finds ``İstanbul``, ``strasse`` finds ``Straße``), compatibility forms unified
-    (the ligature ``ﬁ`` is ``fi``, a full-width A is ``a``).
+    ``istanbul`` finds ``İstanbul``, ``strasse`` finds ``Straße``, ``lodz`` finds ``Łódź``),
+    compatibility forms unified (the ligature ``ﬁ`` is ``fi``, a full-width A is ``a``).
 
-    Unicode's compatibility caseless form (NFKD of the case folding, twice) with the combining marks
-    taken out: both the stored key and the query go through it, so a search is a substring test."""
+    Unicode's compatibility caseless form (NFKD of the case folding, twice) without the diacritics
+    of :data:`_DIACRITICS`, recomposed (NFC: Hangul syllables and Japanese voiced kana stay whole).
+    Both the stored key and the query go through it, so a search is a substring test."""
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text.casefold()).casefold())
-    return "".join(char for char in folded if not unicodedata.combining(char))
+    bare = "".join(char for char in folded if not _is_diacritic(char))
+    return unicodedata.normalize("NFC", bare).translate(_UNDECOMPOSED)

@@ -83,7 +83,7 @@ async def test_search_ignores_case_and_accents_beyond_ascii(api: Api, alice: Act
     ``lower()`` knows ASCII only: ``q=été`` found nothing there) and PostgreSQL, and a renamed
     project is found by its new name only."""
     ete = await create_project(api, alice, name="Été 2026")
-    for name in ("Straßenfest", "İstanbul trip", "Cafe\u0301 bar", "Winter"):
+    for name in ("Straßenfest", "İstanbul trip", "Cafe\u0301 bar", "Winter", "Łódź", "한국", "バス"):
         await create_project(api, alice, name=name)
 
     async def names(q: str) -> list[str]:
@@ -97,6 +97,11 @@ async def test_search_ignores_case_and_accents_beyond_ascii(api: Api, alice: Act
     assert await names("STRASSE") == ["Straßenfest"]
     assert await names("istanbul") == ["İstanbul trip"]
     assert await names("café") == ["Cafe\u0301 bar"]
+    assert await names("LODZ") == ["Łódź"]  # a stroke is not a decomposable accent, and is ignored too
+    # other scripts' marks make other letters: no match across them
+    assert await names("하") == []  # a part of the Hangul syllable 한
+    assert await names("ハ") == []  # バ is another kana, not ハ with an accent
+    assert await names("\u0301") == []  # only an accent: nothing, not everything
     renamed = await api.client.patch(f"/projects/{ete['id']}", json={"name": "Automne"}, headers=alice.headers)
     assert renamed.status_code == 200, renamed.text
     assert await names("été") == []

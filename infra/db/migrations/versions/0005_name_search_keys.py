@@ -27,10 +27,15 @@ depends_on = None
 _TABLES = ("projects", "tags")
 
 
+_DIACRITICS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+_UNDECOMPOSED = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "\u0131": "i", "ŧ": "t", "æ": "ae", "œ": "oe"})
+
+
 def _key(name: str) -> str:
     """domain.text.search_key as of this revision (a migration keeps its own copy)."""
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name.casefold()).casefold())
-    return "".join(char for char in folded if not unicodedata.combining(char))
+    bare = "".join(char for char in folded if not any(first <= ord(char) <= last for first, last in _DIACRITICS))
+    return unicodedata.normalize("NFC", bare).translate(_UNDECOMPOSED)
 
 
 def upgrade() -> None:
