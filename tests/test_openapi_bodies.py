@@ -82,10 +82,18 @@ async def test_an_upload_gets_the_documented_answers(api: Api, document: dict[st
     assert not allows(schema, {"processing_type": "thumbnail", "max_length": 1})  # no file part
     assert allows(schema, {"processing_type": "thumbnail", "max_length": 1, "file": "AAAA"})
     assert not allows(schema, {"processing_type": "thumbnail", "file": "AAAA", "project_id": None})
+    assert allows(schema, {"processing_type": "thumbnail", "file": "AAAA", "project_id": ""})
     fields = {"processing_type": "thumbnail", "max_length": "1"}
     text_parts_only = {name: (None, value) for name, value in fields.items()}  # multipart, without a file
     missing_file = await api.client.post("/video/process?wait=false", files=text_parts_only, headers=editor.headers)
     assert missing_file.status_code == 400, missing_file.text
+    empty_length = await api.client.post(
+        "/video/process?wait=false",
+        files={"file": ("clip.mp4", b"not really a video", "video/mp4")},
+        data={**fields, "max_length": ""},  # only an empty project_id means none
+        headers=editor.headers,
+    )
+    assert empty_length.status_code == 400, empty_length.text
 
     accepted = await api.client.post(
         "/video/process?wait=false",

@@ -38,15 +38,24 @@ class UploadForm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     project_id: UUID | None = None
 
 
+UuidOrEmpty = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^$|^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+        description="the project's id, or empty for none",
+    ),
+]
+
+
 class UploadParts(UploadForm, kw_only=True, forbid_unknown_fields=True):
     """A whole upload as the OpenAPI document describes it: the text parts and the ``file`` part.
     The service streams the file to disk and decodes only the text parts (:class:`UploadForm`), so
     nothing is decoded into this struct."""
 
     file: Annotated[UploadFile, msgspec.Meta(description="the video, in any container and codec FFmpeg reads")]
-    # narrowed for the document only (this struct is never decoded): a form has no null, and a
-    # project_id left out or empty is none
-    project_id: UUID | msgspec.UnsetType = msgspec.UNSET  # type: ignore[assignment]
+    # narrowed for the document only (this struct is never decoded): a form has no null; a project_id
+    # left out or empty is none
+    project_id: UuidOrEmpty | msgspec.UnsetType = msgspec.UNSET  # type: ignore[assignment]
 
 
 class JobAccepted(msgspec.Struct, kw_only=True):

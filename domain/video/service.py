@@ -129,8 +129,10 @@ class VideoJobService:
             await self._check_room()  # before receiving what may be gigabytes
             upload = await self._uploads.receive(body, content_type or "", self._media.incoming_dir())
             try:
-                # an empty text part is an absent one: what a browser sends for an input left empty
-                form = convert({name: value for name, value in upload.fields.items() if value}, UploadForm)
+                # an empty project_id is none, as a browser sends an input left empty (a form has no
+                # null); any other empty part is refused as the document says
+                fields = {name: value for name, value in upload.fields.items() if value or name != "project_id"}
+                form = convert(fields, UploadForm)
                 if upload.path is None:
                     raise InvalidFieldsError(
                         "the form has no file part", [{"field": "file", "message": "a video file is required"}]
