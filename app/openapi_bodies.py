@@ -42,7 +42,10 @@ class RequestBodiesPlugin(ReceiveRoutePlugin):
 
 
 def request_body(bodies: Mapping[str, type]) -> RequestBody:
-    """A required request body with one entry per media type, each the schema of its struct."""
+    """A required request body with one entry per media type, each the schema of its struct.
+
+    The schemas are made with the schema plugins the app uses (its strict struct plugin, then
+    Litestar's own): a schema plugin added to the app later must be added here too."""
     creator = SchemaCreator(plugins=[StrictStructSchemaPlugin(), *openapi_schema_plugins])
     roots = {
         media_type: creator.for_field_definition(FieldDefinition.from_annotation(body))

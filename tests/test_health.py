@@ -32,10 +32,14 @@ async def test_probes_answer_when_everything_is_up(api: Api) -> None:
     assert set(health.json()) == {"status", "uptime", "timestamp"}
 
 
-async def test_ready_verbose_lists_each_check_like_kubernetes_readyz(api: Api) -> None:
+async def test_ready_verbose_lists_each_check_like_kubernetes_readyz(api: Api, document: dict[str, Any]) -> None:
     response = await api.client.get("/health/ready?verbose")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
+    for status in ("200", "503"):  # the document gives both answers
+        assert {"application/json", "text/plain"} <= set(
+            document["paths"]["/health/ready"]["get"]["responses"][status]["content"]
+        )
     lines = response.text.splitlines()
     for check in ("database", "schema", "cache", "http_client"):
         assert f"[+]{check} ok" in lines

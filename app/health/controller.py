@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import Parameter
 
 from app.health.checks import CheckResult, Group, HealthRegistry, Status
@@ -49,6 +51,18 @@ def _check_view(result: CheckResult, detailed: bool) -> CheckView:
         detail=result.detail,
         checked_at=result.checked_at,
     )
+
+
+@dataclass
+class _ReadyOperation(Operation):
+    """``/health/ready`` documented with both of its answers: JSON, and the text of ``?verbose``."""
+
+    def __post_init__(self) -> None:
+        for status in ("200", "503"):
+            response = (self.responses or {}).get(status)
+            if isinstance(response, OpenAPIResponse) and response.content is not None:
+                text = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+                response.content = {**response.content, "text/plain": text}  # a new dict: never share one
 
 
 class HealthController(Controller):
@@ -109,6 +123,7 @@ class HealthController(Controller):
             200: ResponseSpec(ReadyStatus, description="Ready", generate_examples=False),
             **_unavailable(ReadyStatus, "Not ready: starting, draining, or a required dependency fails"),
         },
+        operation_class=_ReadyOperation,
     )
     async def ready(
         self,
