@@ -16,7 +16,12 @@ import msgspec
 NUL_FREE = r"^[^\x00]*$"
 """Any text without NUL."""
 
-NOT_BLANK = r"^(?=[^\x00]*[^\s\x00])[^\x00]*$"
+WHITESPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+"""The whitespace characters, spelled out for a character class. Not ``\\s``: Python's (which
+validates, and strips) and JSON Schema's (ECMA-262, which clients validate with) differ, so a name
+like ``\\x1c`` was refused here and allowed by the document. This is both sets."""
+
+NOT_BLANK = rf"^(?=[^\x00]*[^{WHITESPACE}\x00])[^\x00]*$"
 """Text without NUL that is not only whitespace."""
 
 Description = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NUL_FREE)]

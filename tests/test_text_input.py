@@ -5,14 +5,18 @@ PostgreSQL's text cannot hold one: before, each of these answered 500.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import jsonschema_rs
 import msgspec
 from litestar import Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.errors import error_response
+from domain.tags.schemas import TagName
+from domain.text import NOT_BLANK
 from tests.backends import postgres_database
 from tests.conftest import ALL_SCOPES, Api
 
@@ -76,3 +80,23 @@ async def test_a_value_the_database_refuses_is_400_not_500() -> None:
     body = msgspec.to_builtins(response.content)
     assert body["error"] == "a value of the request cannot be stored"
     assert body["request_id"]
+
+
+async def test_the_text_patterns_mean_the_same_to_clients_as_to_the_service(api: Api) -> None:
+    """The service checks patterns with Python's ``re``, clients with JSON Schema's ECMA-262 regular
+    expressions (here a Rust engine, as schemathesis uses): where they differed (``\\s`` does not
+    mean the same set), a name the document allowed was refused. Every whitespace character either
+    knows, alone and leading a name, gets the same answer from both, and from the service."""
+    spaces = "\t\n\v\f\r \x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+    samples = [*spaces, *(f"{space}x" for space in spaces), "x", "x y", "Été", f"x{NUL}"]
+    patterns = {"name": NOT_BLANK, "tag": msgspec.inspect.type_info(TagName).pattern}  # type: ignore[attr-defined]
+    for what, pattern in patterns.items():
+        client_side = jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
+        for sample in samples:
+            assert client_side.is_valid(sample) == (re.search(pattern, sample) is not None), (what, hex(ord(sample[0])))
+    actor = await api.actor(scopes=ALL_SCOPES)
+    for space in spaces:
+        project = await api.client.post("/projects", json={"name": space}, headers=actor.headers)
+        assert project.status_code == 400, (hex(ord(space)), project.text)
+        tag = await api.client.post("/tags", json={"name": f"{space}x"}, headers=actor.headers)
+        assert tag.status_code == 400, (hex(ord(space)), tag.text)

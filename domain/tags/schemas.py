@@ -6,8 +6,10 @@ from uuid import UUID
 
 import msgspec
 
+from domain.text import WHITESPACE
+
 # no comma (a tag list reads as one), no leading blank, no NUL (domain/text.py)
-TagName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s,\x00][^,\x00]*$")]
+TagName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=rf"^[^{WHITESPACE},\x00][^,\x00]*$")]
 
 
 class TagCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
