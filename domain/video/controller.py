@@ -95,19 +95,34 @@ class VideoController(Controller):
     async def cancel_job(self, job_id: FromPath[UUID], video_service: NamedDependency[VideoJobService]) -> None:
         await video_service.cancel(job_id)
 
-    @get("/jobs/{job_id:uuid}/events", summary="Server-sent events with the job's progress until it ends")
+    @get(
+        "/jobs/{job_id:uuid}/events",
+        summary="Server-sent events with the job's progress until it ends",
+        responses={
+            200: ResponseSpec(
+                str,
+                media_type="text/event-stream",
+                description="An event per change of the job (progress, then its end), with keep-alive comments",
+                generate_examples=False,
+            )
+        },
+    )
     async def job_events(
         self, job_id: FromPath[UUID], video_service: NamedDependency[VideoJobService]
     ) -> ServerSentEvent:
         changes = await video_service.events(job_id)
         return ServerSentEvent(_messages(changes), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @get("/jobs/{job_id:uuid}/thumbnail.jpg", summary="The job's thumbnail (JPEG)")
+    @get("/jobs/{job_id:uuid}/thumbnail.jpg", summary="The job's thumbnail (JPEG)", media_type="image/jpeg")
     async def thumbnail(self, job_id: FromPath[UUID], video_service: NamedDependency[VideoJobService]) -> File:
         path = await video_service.thumbnail(job_id)
         return File(path, media_type="image/jpeg", content_disposition_type="inline", filename=f"{job_id}.jpg")
 
-    @get("/jobs/{job_id:uuid}/clips/{name:str}", summary="Clip n of a highlights job, as MP4: /clips/1.mp4")
+    @get(
+        "/jobs/{job_id:uuid}/clips/{name:str}",
+        summary="Clip n of a highlights job, as MP4: /clips/1.mp4",
+        media_type="video/mp4",
+    )
     async def clip(
         self, job_id: FromPath[UUID], name: FromPath[str], video_service: NamedDependency[VideoJobService]
     ) -> File:
