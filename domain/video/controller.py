@@ -22,7 +22,7 @@ from domain.pagination import Limit, Offset
 from domain.video.job_schemas import JobAccepted, JobCompleted, JobOut, ProcessRequest, UploadParts
 from domain.video.models import JobStatus
 from domain.video.service import VideoJobService
-from domain.video.watch import JobSnapshot, with_keepalive
+from domain.video.watch import JobEvent, JobSnapshot, with_keepalive
 
 _CLIP_NAME = re.compile(r"^([1-9][0-9]{0,3})\.mp4$")
 KEEPALIVE_SECONDS = 15.0
@@ -100,7 +100,7 @@ class VideoController(Controller):
         summary="Server-sent events with the job's progress until it ends",
         responses={
             200: ResponseSpec(
-                str,
+                JobEvent,
                 media_type="text/event-stream",
                 description="An event per change of the job (progress, then its end), with keep-alive comments",
                 generate_examples=False,

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -32,6 +32,18 @@ class JobSnapshot(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     result: dict[str, Any] | None = None
     error: str | None = None
     error_status: int | None = None
+
+
+class JobEvent(msgspec.Struct, kw_only=True):
+    """One server-sent event of a job's event stream, as the OpenAPI document describes it: ``event:
+    progress`` for each change, ``event: done`` with the final state, the state as JSON in ``data``
+    (a :class:`JobSnapshot`). A keep-alive is a comment, with neither."""
+
+    event: Literal["progress", "done"] | msgspec.UnsetType = msgspec.UNSET
+    data: (
+        Annotated[str, msgspec.Meta(description="the job's id, status, progress and result or error, as JSON")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class JobWatcher:
