@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
@@ -32,14 +33,17 @@ class SchemaManager:
         self._config = config
         self._commands = AlembicCommands(sqlalchemy_config=config)
 
+    @cached_property
     def _expected(self) -> frozenset[str]:
+        """The heads of the code's migrations, read once: the health monitor asks on every run, and
+        reading the scripts (a few ms) happens on the event loop's thread."""
         return frozenset(ScriptDirectory.from_config(self._commands.config).get_heads())
 
     def _read(self, connection: Connection) -> SchemaState:
         context = MigrationContext.configure(
             connection, opts={"version_table": self._config.alembic_config.version_table_name}
         )
-        return SchemaState(current=frozenset(context.get_current_heads()), expected=self._expected())
+        return SchemaState(current=frozenset(context.get_current_heads()), expected=self._expected)
 
     async def state(self, engine: AsyncEngine) -> SchemaState:
         async with engine.connect() as connection:
