@@ -38,7 +38,7 @@ class RequestBodiesPlugin(ReceiveRoutePlugin):
         for handler in route.route_handlers:
             bodies: Mapping[str, type] | None = handler.opt.get(ROUTE_BODIES)
             if bodies:
-                handler.operation_class = _operation_with(request_body(bodies), handler)
+                handler.operation_class = _operation_with(bodies, handler)
 
 
 def request_body(bodies: Mapping[str, type]) -> RequestBody:
@@ -72,8 +72,9 @@ def _inline(value: Any, components: Mapping[str, Schema]) -> Any:
     return value
 
 
-def _operation_with(body: RequestBody, handler: HTTPRouteHandler) -> type[Operation]:
-    """The handler's operation class, made to document ``body``."""
+def _operation_with(bodies: Mapping[str, type], handler: HTTPRouteHandler) -> type[Operation]:
+    """The handler's operation class, made to document ``bodies``: their schemas are made when the
+    document is (Litestar builds it on its first request), not at start-up."""
     base = handler.operation_class
 
     @dataclasses.dataclass
@@ -81,6 +82,6 @@ def _operation_with(body: RequestBody, handler: HTTPRouteHandler) -> type[Operat
         def __post_init__(self) -> None:
             if hasattr(super(), "__post_init__"):
                 super().__post_init__()
-            self.request_body = body
+            self.request_body = request_body(bodies)
 
     return OperationWithBody
