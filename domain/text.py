@@ -8,6 +8,7 @@ refuse NUL as well.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated
 
@@ -38,7 +39,7 @@ def caseless(text: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
 
 
-_DIACRITICS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+_DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 """Unicode's blocks of combining diacritical marks: the accents of Latin, Greek and Cyrillic letters.
 Other scripts' marks (Japanese voicing, Indic viramas, Thai tones) make other letters: kept."""
 
@@ -46,11 +47,6 @@ _UNDECOMPOSED = str.maketrans(
     {"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "\u0131": "i", "ŧ": "t", "æ": "ae", "œ": "oe"}
 )
 """Latin letters that read as a letter with a stroke or a ligature but have no decomposition."""
-
-
-def _is_diacritic(char: str) -> bool:
-    code = ord(char)
-    return any(first <= code <= last for first, last in _DIACRITICS)
 
 
 def search_key(text: str) -> str:
@@ -62,5 +58,5 @@ def search_key(text: str) -> str:
     of :data:`_DIACRITICS`, recomposed (NFC: Hangul syllables and Japanese voiced kana stay whole).
     Both the stored key and the query go through it, so a search is a substring test."""
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text.casefold()).casefold())
-    bare = "".join(char for char in folded if not _is_diacritic(char))
+    bare = _DIACRITICS.sub("", folded)
     return unicodedata.normalize("NFC", bare).translate(_UNDECOMPOSED)

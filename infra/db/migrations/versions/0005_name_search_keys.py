@@ -13,6 +13,7 @@ Create Date: 2026-11-27 00:50:00
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import sqlalchemy as sa
@@ -27,14 +28,14 @@ depends_on = None
 _TABLES = ("projects", "tags")
 
 
-_DIACRITICS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+_DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _UNDECOMPOSED = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "\u0131": "i", "ŧ": "t", "æ": "ae", "œ": "oe"})
 
 
 def _key(name: str) -> str:
     """domain.text.search_key as of this revision (a migration keeps its own copy)."""
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name.casefold()).casefold())
-    bare = "".join(char for char in folded if not any(first <= ord(char) <= last for first, last in _DIACRITICS))
+    bare = _DIACRITICS.sub("", folded)
     return unicodedata.normalize("NFC", bare).translate(_UNDECOMPOSED)
 
 
