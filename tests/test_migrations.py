@@ -160,29 +160,19 @@ _GUID, _WHEN = GUID(length=16), DateTimeUTC(timezone=True)
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 _AT = {"created_at": _START, "updated_at": _START}
 _USER_FIELDS = {"password_hash": "x", "scopes": "", "is_active": True, **_AT}
-_USERS = _rows(
-    "users",
-    id=_GUID,
-    email=String(),
-    password_hash=String(),
-    scopes=String(),
-    is_active=Boolean(),
-    created_at=_WHEN,
-    updated_at=_WHEN,
-)
+_STAMPS = {"created_at": _WHEN, "updated_at": _WHEN}
+_USER_COLUMNS = {
+    "id": _GUID,
+    "email": String(),
+    "password_hash": String(),
+    "scopes": String(),
+    "is_active": Boolean(),
+    **_STAMPS,
+}
+_USERS = _rows("users", **_USER_COLUMNS)
 _KEYED_USERS = _rows("users", id=_GUID, email_key=String())
-_KEYED_USERS_ALL = _rows(
-    "users",
-    id=_GUID,
-    email=String(),
-    email_key=String(),
-    password_hash=String(),
-    scopes=String(),
-    is_active=Boolean(),
-    created_at=_WHEN,
-    updated_at=_WHEN,
-)
-_PROJECTS = _rows("projects", id=_GUID, owner_id=_GUID, name=String(), created_at=_WHEN, updated_at=_WHEN)
+_KEYED_USERS_ALL = _rows("users", **_USER_COLUMNS, email_key=String())
+_PROJECTS = _rows("projects", id=_GUID, owner_id=_GUID, name=String(), **_STAMPS)
 _TASKS = _rows(
     "tasks",
     id=_GUID,
@@ -191,25 +181,21 @@ _TASKS = _rows(
     title=String(),
     status=String(),
     priority=String(),
-    created_at=_WHEN,
-    updated_at=_WHEN,
+    **_STAMPS,
 )
-_TAGS = _rows("tags", id=_GUID, owner_id=_GUID, name=String(), created_at=_WHEN, updated_at=_WHEN)
-_KEYED_TAGS = _rows(
-    "tags", id=_GUID, owner_id=_GUID, name=String(), name_key=String(), created_at=_WHEN, updated_at=_WHEN
-)
+_TAG_COLUMNS = {"id": _GUID, "owner_id": _GUID, "name": String(), **_STAMPS}
+_TAGS = _rows("tags", **_TAG_COLUMNS)
+_KEYED_TAGS = _rows("tags", **_TAG_COLUMNS, name_key=String())
 _TASK_TAGS = _rows("task_tags", task_id=_GUID, tag_id=_GUID)
 
 
 async def _seed_owner_and_tasks(connection: AsyncConnection, owner: UUID, project: UUID, tasks: list[UUID]) -> None:
-    at = {"created_at": _START, "updated_at": _START}
-    user = {"email": "o@example.com", "password_hash": "x", "scopes": "", "is_active": True}
-    await connection.execute(insert(_USERS).values(id=owner, **user, **at))
-    await connection.execute(insert(_PROJECTS).values(id=project, owner_id=owner, name="p", **at))
+    await connection.execute(insert(_USERS).values(id=owner, email="o@example.com", **_USER_FIELDS))
+    await connection.execute(insert(_PROJECTS).values(id=project, owner_id=owner, name="p", **_AT))
     for task in tasks:
         await connection.execute(
             insert(_TASKS).values(
-                id=task, project_id=project, owner_id=owner, title="t", status="todo", priority="normal", **at
+                id=task, project_id=project, owner_id=owner, title="t", status="todo", priority="normal", **_AT
             )
         )
 
